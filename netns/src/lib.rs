@@ -1,0 +1,2 @@
+//! Network plumbing for podrt pods.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! The pod.yml model.
+#![forbid(unsafe_code)]

@@ -1,0 +1,198 @@
+//! The runc-compatible command line: global flags, one subcommand per verb. Options may come
+//! before or after the container ID, as `--flag value` or `--flag=value`.
+
+pub mod features;
+pub mod spec;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "podrt",
+    version,
+    about = "A fast, runc-compatible OCI runtime that also runs pods"
+)]
+pub struct Cli {
+    /// Directory for container state
+    #[arg(long, global = true, default_value = "/run/podrt")]
+    pub root: PathBuf,
+    /// Log file (containerd and podman read errors from it)
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+    /// Log format
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Debug logging
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Use systemd to manage cgroups (not supported yet)
+    #[arg(long, global = true)]
+    pub systemd_cgroup: bool,
+    /// Accepted for runc compatibility (checkpointing is not supported)
+    #[arg(long, global = true, hide = true)]
+    pub criu: Option<String>,
+    /// true|false|auto; for `spec`, `--rootless` writes the unprivileged variant
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
+    pub rootless: Option<String>,
+    /// Print phase timings as JSON on stderr
+    #[arg(long, global = true)]
+    pub timings: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Container ID
+    pub id: String,
+    /// Bundle directory (default: current directory)
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Write the init's pid to this file
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pty master when process.terminal is true
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// Use chroot-like MS_MOVE instead of pivot_root (for ramfs roots)
+    #[arg(long)]
+    pub no_pivot: bool,
+    /// Accepted for runc compatibility: podrt never creates a session keyring
+    #[arg(long)]
+    pub no_new_keyring: bool,
+    /// Pass this many extra fds (3, 4, ...) to the container
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: i32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a container from a bundle; it waits for `start`
+    Create(CreateArgs),
+    /// Start a created container
+    Start { id: String },
+    /// Create, start and wait for a container; exits with its status
+    Run {
+        #[command(flatten)]
+        create: CreateArgs,
+        /// Do not wait: leave the container running
+        #[arg(short, long)]
+        detach: bool,
+        /// Keep the container's state after it exits
+        #[arg(long)]
+        keep: bool,
+        /// Accepted for runc compatibility
+        #[arg(long)]
+        no_subreaper: bool,
+    },
+    /// Print the OCI state of a container
+    State { id: String },
+    /// Send a signal (name or number, default TERM) to a container
+    Kill {
+        id: String,
+        signal: Option<String>,
+        /// Signal every process in the container's cgroup
+        #[arg(short, long)]
+        all: bool,
+    },
+    /// Delete a container
+    Delete {
+        id: String,
+        /// Kill a running container first; succeed if it does not exist
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// List containers
+    List {
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Only IDs
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Processes running in a container
+    Ps {
+        id: String,
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Arguments for ps(1) in table format
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Freeze every process of a container
+    Pause { id: String },
+    /// Thaw a paused container
+    Resume { id: String },
+    /// Run a process in a running container
+    Exec(Box<ExecArgs>),
+    /// Print the OCI features document: what this runtime honours
+    Features,
+    /// Write a default config.json
+    Spec {
+        /// Bundle directory to write config.json into
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    pub id: String,
+    /// Command and arguments (unless --process is given)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+    /// process.json describing the process
+    #[arg(short, long)]
+    pub process: Option<PathBuf>,
+    /// Allocate a pty (needs --console-socket)
+    #[arg(short, long)]
+    pub tty: bool,
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// Do not wait for the process
+    #[arg(short, long)]
+    pub detach: bool,
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Working directory in the container
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// Extra environment (KEY=VALUE), repeatable
+    #[arg(short, long)]
+    pub env: Vec<String>,
+    /// UID[:GID]
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Additional gids, repeatable
+    #[arg(short = 'g', long)]
+    pub additional_gids: Vec<u32>,
+    #[arg(long)]
+    pub no_new_privs: bool,
+    /// Add a capability, repeatable
+    #[arg(short, long)]
+    pub cap: Vec<String>,
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: i32,
+    /// Accepted for runc compatibility (no SELinux support)
+    #[arg(long, hide = true)]
+    pub process_label: Option<String>,
+    /// Accepted for runc compatibility (no AppArmor support)
+    #[arg(long, hide = true)]
+    pub apparmor: Option<String>,
+    #[arg(long, hide = true)]
+    pub ignore_paused: bool,
+}

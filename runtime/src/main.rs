@@ -1,0 +1,272 @@
+//! The `podrt` binary: parse, set up logging, dispatch, map errors to exit codes.
+#![deny(unsafe_code)]
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _, Result};
+use clap::Parser;
+use podrt_runtime::cli::{Cli, Command, Format, LogFormat};
+use podrt_runtime::container::{
+    self, create::CreateOptions, exec::ExecOptions, lifecycle, Context,
+};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = podrt_runtime::logging::init(
+        cli.log.as_deref(),
+        cli.log_format == LogFormat::Json,
+        cli.debug,
+    ) {
+        eprintln!("podrt: {e}");
+        return ExitCode::from(1);
+    }
+    if cli.timings || std::env::var_os("PODRT_TIMINGS").is_some_and(|v| v == "1") {
+        podrt_runtime::timings::enable();
+    }
+    let code = match dispatch(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let msg = format!("{e:#}");
+            if cli.log.is_some() {
+                tracing::error!("{msg}");
+            }
+            eprintln!("podrt: {msg}");
+            1
+        }
+    };
+    podrt_runtime::timings::report();
+    ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
+}
+
+fn dispatch(cli: &Cli) -> Result<i32> {
+    if cli.systemd_cgroup {
+        bail!("--systemd-cgroup is not supported yet: podrt manages cgroups through cgroupfs");
+    }
+    let ctx = Context {
+        root: cli.root.clone(),
+    };
+    match &cli.command {
+        Command::Create(a) => {
+            let opts = create_options(a, true);
+            container::create::create(&ctx, &opts)?;
+            Ok(0)
+        }
+        Command::Start { id } => {
+            lifecycle::start(&ctx, id)?;
+            Ok(0)
+        }
+        Command::Run {
+            create,
+            detach,
+            keep,
+            ..
+        } => run(&ctx, create, *detach, *keep),
+        Command::State { id } => {
+            let v = lifecycle::state(&ctx, id)?;
+            println!("{}", serde_json::to_string_pretty(&v)?);
+            Ok(0)
+        }
+        Command::Kill { id, signal, all } => {
+            let sig = lifecycle::parse_signal(signal.as_deref().unwrap_or("TERM"))?;
+            lifecycle::kill(&ctx, id, sig, *all)?;
+            Ok(0)
+        }
+        Command::Delete { id, force } => {
+            lifecycle::delete(&ctx, id, *force)?;
+            Ok(0)
+        }
+        Command::List { format, quiet } => {
+            list(&ctx, *format, *quiet)?;
+            Ok(0)
+        }
+        Command::Ps {
+            id,
+            format,
+            ps_args,
+        } => {
+            ps(&ctx, id, *format, ps_args)?;
+            Ok(0)
+        }
+        Command::Pause { id } => {
+            lifecycle::pause(&ctx, id, true)?;
+            Ok(0)
+        }
+        Command::Resume { id } => {
+            lifecycle::pause(&ctx, id, false)?;
+            Ok(0)
+        }
+        Command::Exec(a) => {
+            let opts = ExecOptions {
+                id: a.id.clone(),
+                process_file: a.process.clone(),
+                args: a.command.clone(),
+                env: a.env.clone(),
+                cwd: a.cwd.clone(),
+                user: a.user.clone(),
+                additional_gids: a.additional_gids.clone(),
+                tty: a.tty,
+                console_socket: a.console_socket.clone(),
+                detach: a.detach,
+                pid_file: a.pid_file.clone(),
+                no_new_privs: a.no_new_privs,
+                caps: a.cap.clone(),
+                preserve_fds: a.preserve_fds,
+            };
+            match container::exec::exec(&ctx, &opts)? {
+                container::exec::ExecOutcome::Detached(_) => Ok(0),
+                container::exec::ExecOutcome::Exited(code) => Ok(code),
+            }
+        }
+        Command::Features => {
+            let v = podrt_runtime::cli::features::features();
+            println!("{}", serde_json::to_string_pretty(&v)?);
+            Ok(0)
+        }
+        Command::Spec { bundle } => {
+            let rootless = cli.rootless.as_deref() == Some("true");
+            let path = bundle.join("config.json");
+            if path.exists() {
+                bail!("{} exists: remove it first", path.display());
+            }
+            let v = podrt_runtime::cli::spec::default_spec(rootless);
+            std::fs::write(&path, serde_json::to_string_pretty(&v)? + "\n")
+                .with_context(|| format!("write {}", path.display()))?;
+            Ok(0)
+        }
+    }
+}
+
+fn create_options(a: &podrt_runtime::cli::CreateArgs, use_fifo: bool) -> CreateOptions {
+    CreateOptions {
+        id: a.id.clone(),
+        bundle: a.bundle.clone(),
+        pid_file: a.pid_file.clone(),
+        console_socket: a.console_socket.clone(),
+        no_pivot: a.no_pivot,
+        preserve_fds: a.preserve_fds,
+        use_fifo,
+    }
+}
+
+/// `run`: create + start (+ wait + delete unless detached).
+fn run(ctx: &Context, a: &podrt_runtime::cli::CreateArgs, detach: bool, keep: bool) -> Result<i32> {
+    if !detach {
+        // Signals sent to us before the container exists are held, then forwarded.
+        podrt_runtime::signals::block_forwarded()?;
+        podrt_runtime::sys::set_child_subreaper()?;
+    }
+    // A detached run behaves like create + start; a foreground one skips the fifo.
+    let created = container::create::create(ctx, &create_options(a, detach))?;
+    if detach {
+        lifecycle::start(ctx, &a.id)?;
+        return Ok(0);
+    }
+    podrt_runtime::timings::mark("started");
+    lifecycle::run_poststart(&created.state, created.pid);
+    let code = container::exec::wait_forwarding(created.pid)?;
+    podrt_runtime::timings::mark("exited");
+    if !keep {
+        lifecycle::delete(ctx, &a.id, true)?;
+    }
+    Ok(code)
+}
+
+fn list(ctx: &Context, format: Format, quiet: bool) -> Result<()> {
+    let all = lifecycle::list(ctx)?;
+    let mut out = std::io::stdout().lock();
+    if quiet {
+        for (st, _) in &all {
+            writeln!(out, "{}", st.id)?;
+        }
+        return Ok(());
+    }
+    match format {
+        Format::Json => {
+            let v: Vec<serde_json::Value> = all.iter().map(|(st, s)| st.oci_json(*s)).collect();
+            if v.is_empty() {
+                writeln!(out, "null")?;
+            } else {
+                writeln!(out, "{}", serde_json::to_string(&v)?)?;
+            }
+        }
+        Format::Table => {
+            let rows: Vec<[String; 6]> = all
+                .iter()
+                .map(|(st, s)| {
+                    let pid = if *s == podrt_runtime::state::Status::Stopped {
+                        0
+                    } else {
+                        st.pid.unwrap_or(0)
+                    };
+                    [
+                        st.id.clone(),
+                        pid.to_string(),
+                        s.to_string(),
+                        st.bundle.display().to_string(),
+                        st.created.clone(),
+                        st.owner.clone(),
+                    ]
+                })
+                .collect();
+            let header = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from);
+            let mut widths = [0_usize; 6];
+            for r in std::iter::once(&header).chain(rows.iter()) {
+                for (i, c) in r.iter().enumerate() {
+                    widths[i] = widths[i].max(c.len());
+                }
+            }
+            for r in std::iter::once(&header).chain(rows.iter()) {
+                let line: Vec<String> = r
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+                    .collect();
+                writeln!(out, "{}", line.join("   ").trim_end())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn ps(ctx: &Context, id: &str, format: Format, ps_args: &[String]) -> Result<()> {
+    let pids = lifecycle::pids(ctx, id)?;
+    if format == Format::Json {
+        println!("{}", serde_json::to_string(&pids)?);
+        return Ok(());
+    }
+    let args: Vec<String> = if ps_args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        ps_args.to_vec()
+    };
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .context("run ps")?;
+    if !out.status.success() {
+        bail!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let pid_col = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .context("ps output has no PID column")?;
+    println!("{header}");
+    for l in lines {
+        let pid: Option<i32> = l
+            .split_whitespace()
+            .nth(pid_col)
+            .and_then(|p| p.parse().ok());
+        if pid.is_some_and(|p| pids.contains(&p)) {
+            println!("{l}");
+        }
+    }
+    Ok(())
+}
