@@ -2,6 +2,7 @@
 //! and also runs whole pods.
 
 pub mod cli;
+pub mod console;
 pub mod container;
 pub mod hooks;
 pub mod init;

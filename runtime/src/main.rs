@@ -2,6 +2,7 @@
 #![deny(unsafe_code)]
 
 use std::io::Write;
+use std::os::fd::AsFd;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
@@ -118,6 +119,26 @@ fn dispatch(cli: &Cli) -> Result<i32> {
                 container::exec::ExecOutcome::Exited(code) => Ok(code),
             }
         }
+        Command::Update(a) => {
+            use container::update::{parse_bytes, UpdateFlags};
+            let bytes = |v: &Option<String>| v.as_deref().map(parse_bytes).transpose();
+            let flags = UpdateFlags {
+                blkio_weight: a.blkio_weight,
+                cpu_period: a.cpu_period,
+                cpu_quota: a.cpu_quota,
+                cpu_rt_period: a.cpu_rt_period,
+                cpu_rt_runtime: a.cpu_rt_runtime,
+                cpu_shares: a.cpu_share,
+                cpuset_cpus: a.cpuset_cpus.clone(),
+                cpuset_mems: a.cpuset_mems.clone(),
+                memory: bytes(&a.memory)?,
+                memory_reservation: bytes(&a.memory_reservation)?,
+                memory_swap: bytes(&a.memory_swap)?,
+                pids_limit: a.pids_limit,
+            };
+            container::update::update(&ctx, &a.id, a.resources.as_deref(), &flags)?;
+            Ok(0)
+        }
         Command::Features => {
             let v = podrt_runtime::cli::features::features();
             println!("{}", serde_json::to_string_pretty(&v)?);
@@ -146,6 +167,7 @@ fn create_options(a: &podrt_runtime::cli::CreateArgs, use_fifo: bool) -> CreateO
         no_pivot: a.no_pivot,
         preserve_fds: a.preserve_fds,
         use_fifo,
+        console_size: None,
     }
 }
 
@@ -157,19 +179,44 @@ fn run(ctx: &Context, a: &podrt_runtime::cli::CreateArgs, detach: bool, keep: bo
         podrt_runtime::sys::set_child_subreaper()?;
     }
     // A detached run behaves like create + start; a foreground one skips the fifo.
-    let created = container::create::create(ctx, &create_options(a, detach))?;
+    let mut opts = create_options(a, detach);
+    // A terminal without a console socket: podrt holds the pty and proxies its own stdio.
+    let console = if !detach && a.console_socket.is_none() && wants_terminal(&a.bundle) {
+        let l = podrt_runtime::console::ConsoleListener::new(&ctx.root)?;
+        opts.console_socket = Some(l.path());
+        opts.console_size = podrt_runtime::sys::get_winsize(std::io::stdin().as_fd()).ok();
+        Some(l)
+    } else {
+        None
+    };
+    let created = container::create::create(ctx, &opts)?;
     if detach {
         lifecycle::start(ctx, &a.id)?;
         return Ok(0);
     }
     podrt_runtime::timings::mark("started");
     lifecycle::run_poststart(&created.state, created.pid);
-    let code = container::exec::wait_forwarding(created.pid)?;
+    let code = match console {
+        Some(l) => {
+            let master = l.receive_master()?;
+            drop(l);
+            podrt_runtime::console::proxy_until_exit(master, created.pid)?
+        }
+        None => container::exec::wait_forwarding(created.pid)?,
+    };
     podrt_runtime::timings::mark("exited");
     if !keep {
         lifecycle::delete(ctx, &a.id, true)?;
     }
     Ok(code)
+}
+
+/// Whether the bundle's process asks for a terminal (a cheap look before create reads it fully).
+fn wants_terminal(bundle: &std::path::Path) -> bool {
+    container::load_spec(bundle)
+        .ok()
+        .and_then(|s| s.process().as_ref().and_then(|p| p.terminal()))
+        .unwrap_or(false)
 }
 
 fn list(ctx: &Context, format: Format, quiet: bool) -> Result<()> {

@@ -139,6 +139,8 @@ pub enum Command {
     Resume { id: String },
     /// Run a process in a running container
     Exec(Box<ExecArgs>),
+    /// Change the resource limits of a running container
+    Update(Box<UpdateArgs>),
     /// Print the OCI features document: what this runtime honours
     Features,
     /// Write a default config.json
@@ -195,4 +197,43 @@ pub struct ExecArgs {
     pub apparmor: Option<String>,
     #[arg(long, hide = true)]
     pub ignore_paused: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    pub id: String,
+    /// linux.resources JSON from a file, or - for stdin
+    #[arg(short, long)]
+    pub resources: Option<PathBuf>,
+    #[arg(long)]
+    pub blkio_weight: Option<u16>,
+    #[arg(long)]
+    pub cpu_period: Option<u64>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    #[arg(long)]
+    pub cpu_rt_period: Option<u64>,
+    #[arg(long)]
+    pub cpu_rt_runtime: Option<i64>,
+    #[arg(long)]
+    pub cpu_share: Option<u64>,
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+    /// Memory limit in bytes (suffixes k, m, g accepted; -1 for unlimited)
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory_reservation: Option<String>,
+    /// Memory plus swap limit
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Accepted for runc compatibility; kernel memory limits are ignored by modern kernels
+    #[arg(long, hide = true)]
+    pub kernel_memory: Option<String>,
+    #[arg(long, hide = true)]
+    pub kernel_memory_tcp: Option<String>,
 }

@@ -26,6 +26,9 @@ pub struct CreateOptions {
     pub preserve_fds: i32,
     /// Wait for `start` on the exec fifo (create); `run` execs right away.
     pub use_fifo: bool,
+    /// Size for the container's pty when the spec gives none (a foreground `run` passes its
+    /// own terminal's size so the process never sees 0x0).
+    pub console_size: Option<(u16, u16)>,
 }
 
 /// A created container.
@@ -51,7 +54,7 @@ impl Undo {
         if let Some(cg) = self.cgroup.take() {
             // Processes the init forked (hooks) may still be exiting: kill what is left.
             let _ = cg.kill_all(libc::SIGKILL);
-            if let Err(e) = cg.destroy() {
+            if let Err(e) = super::destroy_cgroup(&cg) {
                 tracing::warn!("cleanup: {e}");
             }
         }
@@ -99,7 +102,7 @@ fn create_in(
 ) -> Result<Created, ContainerError> {
     let dir = undo.dir.as_ref().expect("state dir");
     let listen_fds = listen_fds();
-    let plan = prepare::plan(
+    let mut plan = prepare::plan(
         &opts.id,
         bundle,
         &spec,
@@ -109,6 +112,9 @@ fn create_in(
             listen_fds,
         },
     )?;
+    if plan.process.console_size.is_none() {
+        plan.process.console_size = opts.console_size;
+    }
     crate::timings::mark("plan");
     let annotations: std::collections::BTreeMap<String, String> = spec
         .annotations()
@@ -174,8 +180,12 @@ fn create_in(
         _ => None,
     };
     let cg_fd = cg.dir_fd()?;
+    if cg_fd.is_none() && plan.shape == CloneShape::Single {
+        // Not born in the cgroup (v1): the cgroup namespace must wait until we moved the child.
+        plan.late_unshare = plan.new_namespaces & CloneFlags::CLONE_NEWCGROUP;
+    }
     let clone_flags = match plan.shape {
-        CloneShape::Single => plan.new_namespaces.bits(),
+        CloneShape::Single => (plan.new_namespaces - plan.late_unshare).bits(),
         CloneShape::Staged => 0,
     };
     let clone_flags = u64::try_from(clone_flags).unwrap_or_default();

@@ -276,7 +276,7 @@ pub fn destroy(dir: StateDir, st: &ContainerState) -> Result<(), ContainerError>
         }
     }
     if let Some(cg) = &st.cgroup {
-        cg.destroy()?;
+        super::destroy_cgroup(cg)?;
     }
     dir.remove()?;
     Ok(())

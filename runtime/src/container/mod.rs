@@ -3,6 +3,7 @@
 pub mod create;
 pub mod exec;
 pub mod lifecycle;
+pub mod update;
 
 use std::path::{Path, PathBuf};
 
@@ -97,4 +98,22 @@ pub fn cgroup_path(spec: &oci_spec::runtime::Spec, id: &str) -> Result<String, C
         )));
     }
     Ok(path)
+}
+
+/// Destroy a container's cgroup, then podrt's own `/podrt` parent if it is now empty (another
+/// container may have created it; rmdir of a non-empty cgroup fails harmlessly).
+pub fn destroy_cgroup(cg: &podrt_cgroup::Cgroup) -> Result<(), podrt_cgroup::Error> {
+    cg.destroy()?;
+    if let Some(rest) = cg.path().strip_prefix("/podrt/") {
+        for dir in cg.dirs() {
+            let mut top = dir.to_path_buf();
+            for _ in rest.split('/') {
+                top.pop();
+            }
+            if top.ends_with("podrt") {
+                let _ = std::fs::remove_dir(&top);
+            }
+        }
+    }
+    Ok(())
 }

@@ -70,6 +70,7 @@ fn steps(plan: &ExecPlan) -> Result<std::convert::Infallible, InitError> {
     }
     process::rlimits(p)?;
     let exec = process::resolve_exec(p)?;
+    let env = process::exec_env(p);
     let seccomp_early = plan.seccomp.is_some() && !p.no_new_privileges;
     if seccomp_early {
         crate::sys::seccomp::install(plan.seccomp.as_ref().expect("checked"))
@@ -85,7 +86,7 @@ fn steps(plan: &ExecPlan) -> Result<std::convert::Infallible, InitError> {
         }
     }
     let _ = crate::sys::cloexec_from(3 + plan.preserve_fds);
-    let err = crate::sys::execve(&exec, &p.args, &p.env);
+    let err = crate::sys::execve(&exec, &p.args, &env);
     Err(InitError::Exec(format!(
         "{}: {err}",
         exec.to_string_lossy()

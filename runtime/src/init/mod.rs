@@ -162,6 +162,9 @@ fn steps(plan: &InitPlan, ctx: &InitContext) -> Result<std::convert::Infallible,
                 become_root()?;
             }
             join_namespaces(plan)?;
+            if !plan.late_unshare.is_empty() {
+                unshare(plan.late_unshare)?;
+            }
         }
         CloneShape::Staged => {
             join_namespaces(plan)?;
@@ -226,6 +229,7 @@ fn steps(plan: &InitPlan, ctx: &InitContext) -> Result<std::convert::Infallible,
     process::rlimits(&plan.process)?;
     process::oom_score_adj(&plan.process)?;
     let exec = process::resolve_exec(&plan.process)?;
+    let env = process::exec_env(&plan.process);
     let seccomp_early = plan.seccomp.is_some() && !plan.process.no_new_privileges;
     if seccomp_early {
         // Without no_new_privs the filter needs CAP_SYS_ADMIN, so install it before the
@@ -257,7 +261,7 @@ fn steps(plan: &InitPlan, ctx: &InitContext) -> Result<std::convert::Infallible,
         }
     }
     let _ = crate::sys::cloexec_from(3 + plan.preserve_fds);
-    let err = crate::sys::execve(&exec, &plan.process.args, &plan.process.env);
+    let err = crate::sys::execve(&exec, &plan.process.args, &env);
     // After `start` nobody listens on the channel: say it on stderr too.
     let msg = format!("exec {}: {err}", exec.to_string_lossy());
     eprintln!("podrt init: {msg}");

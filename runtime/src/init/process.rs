@@ -227,3 +227,26 @@ pub fn finalize(p: &ProcessPlan) -> Result<(), InitError> {
     })?;
     Ok(())
 }
+
+/// The environment to exec with: the spec's, plus HOME from the container's /etc/passwd (or
+/// "/") when the spec does not set it, as runc does.
+pub fn exec_env(p: &ProcessPlan) -> std::borrow::Cow<'_, [CString]> {
+    if p.env.iter().any(|e| e.to_bytes().starts_with(b"HOME=")) {
+        return std::borrow::Cow::Borrowed(&p.env);
+    }
+    let home = std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() >= 6 && f[2].parse::<u32>().ok() == Some(p.uid)).then(|| f[5].to_string())
+            })
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "/".to_string());
+    let mut env = p.env.clone();
+    if let Ok(c) = CString::new(format!("HOME={home}")) {
+        env.push(c);
+    }
+    std::borrow::Cow::Owned(env)
+}

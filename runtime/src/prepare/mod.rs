@@ -104,6 +104,9 @@ pub struct InitPlan {
     pub shape: CloneShape,
     /// Namespaces created by the clone itself (Single) or unshared by the child (Staged).
     pub new_namespaces: CloneFlags,
+    /// New namespaces the child unshares after the runtime moved it into its cgroup (a cgroup
+    /// namespace must be rooted at the container's cgroup, which clone cannot do on v1).
+    pub late_unshare: CloneFlags,
     pub joins: Vec<Join>,
     pub uid_mappings: Vec<(u32, u32, u32)>,
     pub gid_mappings: Vec<(u32, u32, u32)>,
@@ -221,6 +224,11 @@ pub fn plan(
     {
         return Err(PrepareError::Invalid(
             "a mount namespace is required (add {\"type\": \"mount\"} to linux.namespaces)".into(),
+        ));
+    }
+    if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty()) {
+        return Err(PrepareError::Invalid(
+            "linux.timeOffsets is not supported by podrt yet".into(),
         ));
     }
     let map = |v: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
@@ -351,6 +359,7 @@ pub fn plan(
         rootfs,
         shape,
         new_namespaces,
+        late_unshare: CloneFlags::empty(),
         joins,
         uid_mappings,
         gid_mappings,
