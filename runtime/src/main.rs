@@ -119,6 +119,19 @@ fn dispatch(cli: &Cli) -> Result<i32> {
                 container::exec::ExecOutcome::Exited(code) => Ok(code),
             }
         }
+        Command::Events {
+            id,
+            stats,
+            interval,
+        } => {
+            let secs: f64 = interval
+                .trim_end_matches('s')
+                .parse()
+                .with_context(|| format!("--interval {interval:?}: use seconds like 5s"))?;
+            let every = std::time::Duration::from_secs_f64(secs.max(0.1));
+            container::events::events(&ctx, id, *stats, every)?;
+            Ok(0)
+        }
         Command::Update(a) => {
             use container::update::{parse_bytes, UpdateFlags};
             let bytes = |v: &Option<String>| v.as_deref().map(parse_bytes).transpose();
@@ -205,6 +218,14 @@ fn run(ctx: &Context, a: &podrt_runtime::cli::CreateArgs, detach: bool, keep: bo
         None => container::exec::wait_forwarding(created.pid)?,
     };
     podrt_runtime::timings::mark("exited");
+    if let Some(msg) = created
+        .state
+        .cgroup
+        .as_ref()
+        .and_then(container::events::oom_message)
+    {
+        eprintln!("podrt: container {} was killed: {msg}", a.id);
+    }
     if !keep {
         lifecycle::delete(ctx, &a.id, true)?;
     }

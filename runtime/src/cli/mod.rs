@@ -139,6 +139,16 @@ pub enum Command {
     Resume { id: String },
     /// Run a process in a running container
     Exec(Box<ExecArgs>),
+    /// Stream stats and OOM events of a container as JSON lines
+    Events {
+        id: String,
+        /// Print one stats snapshot and exit
+        #[arg(long)]
+        stats: bool,
+        /// Seconds between stats events (runc takes "5s"; plain seconds work too)
+        #[arg(long, default_value = "5s")]
+        interval: String,
+    },
     /// Change the resource limits of a running container
     Update(Box<UpdateArgs>),
     /// Print the OCI features document: what this runtime honours

@@ -1,6 +1,7 @@
 //! The OCI lifecycle: create, start, state, kill, delete, exec, pause/resume, list, ps.
 
 pub mod create;
+pub mod events;
 pub mod exec;
 pub mod lifecycle;
 pub mod update;
