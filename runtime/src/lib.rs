@@ -1,10 +1,12 @@
 //! podrt: a runc-compatible OCI runtime that clones the container init directly (no re-exec)
 //! and also runs whole pods.
 
+pub mod check;
 pub mod cli;
 pub mod console;
 pub mod container;
 pub mod hooks;
+pub mod image;
 pub mod init;
 pub mod logging;
 pub mod prepare;

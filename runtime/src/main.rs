@@ -152,6 +152,8 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             container::update::update(&ctx, &a.id, a.resources.as_deref(), &flags)?;
             Ok(0)
         }
+        Command::Check { format } => podrt_runtime::cli::check::run(&cli.root, *format),
+        Command::Image(a) => Ok(podrt_runtime::cli::image::run(a)?),
         Command::Features => {
             let v = podrt_runtime::cli::features::features();
             println!("{}", serde_json::to_string_pretty(&v)?);
@@ -181,6 +183,7 @@ fn create_options(a: &podrt_runtime::cli::CreateArgs, use_fifo: bool) -> CreateO
         preserve_fds: a.preserve_fds,
         use_fifo,
         console_size: None,
+        stdio: None,
     }
 }
 

@@ -1,7 +1,9 @@
 //! The runc-compatible command line: global flags, one subcommand per verb. Options may come
 //! before or after the container ID, as `--flag value` or `--flag=value`.
 
+pub mod check;
 pub mod features;
+pub mod image;
 pub mod spec;
 
 use std::path::PathBuf;
@@ -153,6 +155,13 @@ pub enum Command {
     Update(Box<UpdateArgs>),
     /// Print the OCI features document: what this runtime honours
     Features,
+    /// Manage the local image store (import, list, rm, ...)
+    Image(image::ImageArgs),
+    /// Probe the kernel for what podrt needs and uses (exits 1 if a needed feature is missing)
+    Check {
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// Write a default config.json
     Spec {
         /// Bundle directory to write config.json into

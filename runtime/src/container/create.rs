@@ -29,6 +29,8 @@ pub struct CreateOptions {
     /// Size for the container's pty when the spec gives none (a foreground `run` passes its
     /// own terminal's size so the process never sees 0x0).
     pub console_size: Option<(u16, u16)>,
+    /// fds to become the container's stdin, stdout and stderr (default: podrt's own).
+    pub stdio: Option<[std::os::fd::RawFd; 3]>,
 }
 
 /// A created container.
@@ -157,6 +159,9 @@ fn create_in(
                 source: e.into(),
             },
         )?;
+        // mkfifo's mode went through the umask: make it writable for any container user.
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+            .map_err(io_err(format!("chmod {}", path.display())))?;
         let f = nix::fcntl::open(
             &path,
             nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
@@ -177,7 +182,13 @@ fn create_in(
                 "process.terminal is true: pass --console-socket (or set terminal to false)".into(),
             ))
         }
-        _ => None,
+        (Some(_), false) => {
+            return Err(ContainerError::Invalid(
+                "--console-socket given but process.terminal is false: there is no pty to send"
+                    .into(),
+            ))
+        }
+        (None, false) => None,
     };
     let cg_fd = cg.dir_fd()?;
     if cg_fd.is_none() && plan.shape == CloneShape::Single {
@@ -205,6 +216,7 @@ fn create_in(
                     fifo,
                     console,
                     close_first,
+                    stdio: opts.stdio,
                     annotations: spec.annotations().clone(),
                 },
             )

@@ -88,6 +88,7 @@ pub fn exec(ctx: &Context, opts: &ExecOptions) -> Result<ExecOutcome, ContainerE
         joins.push(Join {
             kind: flag,
             fd: f.into(),
+            path: path.into(),
         });
     }
     joins.sort_by_key(|j| {

@@ -101,18 +101,21 @@ pub fn cgroup_path(spec: &oci_spec::runtime::Spec, id: &str) -> Result<String, C
     Ok(path)
 }
 
-/// Destroy a container's cgroup, then podrt's own `/podrt` parent if it is now empty (another
-/// container may have created it; rmdir of a non-empty cgroup fails harmlessly).
+/// Destroy a container's cgroup, then podrt's own parents (`/podrt/...`) that are now empty:
+/// another container may have created them, and rmdir of a cgroup still in use fails
+/// harmlessly.
 pub fn destroy_cgroup(cg: &podrt_cgroup::Cgroup) -> Result<(), podrt_cgroup::Error> {
     cg.destroy()?;
-    if let Some(rest) = cg.path().strip_prefix("/podrt/") {
+    let path = cg.path();
+    if let Some(rest) = path.strip_prefix("/podrt/") {
+        let depth = rest.split('/').count();
         for dir in cg.dirs() {
-            let mut top = dir.to_path_buf();
-            for _ in rest.split('/') {
-                top.pop();
-            }
-            if top.ends_with("podrt") {
-                let _ = std::fs::remove_dir(&top);
+            let mut p = dir.to_path_buf();
+            for _ in 0..depth {
+                p.pop();
+                if std::fs::remove_dir(&p).is_err() {
+                    break;
+                }
             }
         }
     }

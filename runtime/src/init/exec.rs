@@ -52,7 +52,7 @@ fn steps(plan: &ExecPlan) -> Result<std::convert::Infallible, InitError> {
     go(chan)?;
     for j in &plan.joins {
         nix::sched::setns(&j.fd, j.kind).map_err(|e| InitError::JoinNamespace {
-            kind: crate::prepare::ns_name(j.kind).to_string(),
+            kind: format!("{} ({})", crate::prepare::ns_name(j.kind), j.path.display()),
             source: e,
         })?;
     }

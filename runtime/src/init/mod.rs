@@ -104,6 +104,8 @@ pub struct InitContext {
     pub console: Option<OwnedFd>,
     /// fd numbers the runtime holds (state lock...) that the init must close first.
     pub close_first: Vec<std::os::fd::RawFd>,
+    /// fds to install as stdin, stdout, stderr before anything else.
+    pub stdio: Option<[std::os::fd::RawFd; 3]>,
     /// Annotations for hook state.
     pub annotations: Option<std::collections::HashMap<String, String>>,
 }
@@ -112,6 +114,13 @@ pub struct InitContext {
 pub fn run(plan: InitPlan, ctx: InitContext) -> ! {
     for fd in &ctx.close_first {
         let _ = nix::unistd::close(*fd);
+    }
+    if let Some(fds) = ctx.stdio {
+        for (target, fd) in fds.iter().enumerate() {
+            if *fd != i32::try_from(target).unwrap_or(-1) {
+                let _ = nix::unistd::dup2(*fd, i32::try_from(target).unwrap_or(0));
+            }
+        }
     }
     // Nothing in the container may ptrace us or open our /proc/PID/exe before execve.
     let _ = crate::sys::set_dumpable(false);
@@ -215,13 +224,14 @@ fn steps(plan: &InitPlan, ctx: &InitContext) -> Result<std::convert::Infallible,
     crate::hooks::run_all(
         "createContainer",
         &plan.create_container_hooks,
-        &state("created", host_pid),
+        &state("creating", host_pid),
     )?;
     // 4. pivot_root and what must happen after it.
     rootfs::enter(plan)?;
-    rootfs::finish(plan)?;
+    // Names and sysctls before /proc/sys becomes read-only.
     process::uts(plan)?;
     process::sysctls(&plan.sysctls)?;
+    rootfs::finish(plan)?;
     // 5. The process: console, limits, the executable, the user and its privileges.
     if plan.process.terminal {
         process::setup_console(ctx.console.as_ref(), plan.process.console_size)?;
@@ -240,18 +250,19 @@ fn steps(plan: &InitPlan, ctx: &InitContext) -> Result<std::convert::Infallible,
     process::finalize(&plan.process)?;
     // 6. Created: report, then wait for `start` on the exec fifo.
     send(chan, &FromInit::Ready)?;
-    if let Some(fifo) = &ctx.fifo {
-        wait_for_start(fifo)?;
-    }
+    // `start` opens the fifo; startContainer hooks run; then the byte tells `start` we are
+    // about to exec (so its poststart hooks come after ours, and a failing hook is seen).
+    let fifo = ctx.fifo.as_ref().map(open_fifo).transpose()?;
     crate::hooks::run_all(
         "startContainer",
         &plan.start_container_hooks,
         &state("created", host_pid),
     )
-    .map_err(|e| {
-        eprintln!("podrt init: {e}");
-        e
-    })?;
+    .inspect_err(|e| eprintln!("podrt init: {e}"))?;
+    if let Some(f) = fifo {
+        use std::io::Write;
+        (&f).write_all(b"0").map_err(InitError::Fifo)?;
+    }
     if plan.process.no_new_privileges {
         crate::sys::set_no_new_privs().map_err(InitError::NoNewPrivs)?;
     }
@@ -283,21 +294,18 @@ fn become_root() -> Result<(), InitError> {
 fn join_namespaces(plan: &InitPlan) -> Result<(), InitError> {
     for j in &plan.joins {
         nix::sched::setns(&j.fd, j.kind).map_err(|e| InitError::JoinNamespace {
-            kind: crate::prepare::ns_name(j.kind).to_string(),
+            kind: format!("{} ({})", crate::prepare::ns_name(j.kind), j.path.display()),
             source: e,
         })?;
     }
     Ok(())
 }
 
-/// Block until `start` opens the fifo for reading, then write one byte.
-fn wait_for_start(fifo: &OwnedFd) -> Result<(), InitError> {
+/// Block until `start` opens the fifo for reading.
+fn open_fifo(fifo: &OwnedFd) -> Result<std::fs::File, InitError> {
     let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
-    let f = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .write(true)
         .open(&path)
-        .map_err(InitError::Fifo)?;
-    use std::io::Write;
-    (&f).write_all(b"0").map_err(InitError::Fifo)?;
-    Ok(())
+        .map_err(InitError::Fifo)
 }

@@ -161,6 +161,10 @@ fn check_exec(path: &Path) -> std::io::Result<()> {
 /// Switch to the container user and its capability sets, umask and cwd (runc's order: bounding
 /// set, keep caps, groups/gid/uid, then effective/permitted/inheritable/ambient).
 pub fn finalize(p: &ProcessPlan) -> Result<(), InitError> {
+    // A missing cwd is created (owned by root), as runc does, before we give up root.
+    if !p.cwd.exists() {
+        let _ = std::fs::create_dir_all(&p.cwd);
+    }
     let caperr =
         |what: &str, e: caps::errors::CapsError| InitError::Capabilities(format!("{what}: {e}"));
     if let Some(c) = &p.caps {

@@ -33,8 +33,16 @@ pub fn prepare(plan: &InitPlan, in_user_ns: bool) -> Result<(), InitError> {
     // Make our copy of the host's mounts non-shared so nothing we do leaks back.
     mount(NONE, "/", NONE, plan.rootfs_propagation, NONE)
         .map_err(mount_err("set propagation of /"))?;
-    // The rootfs must be a mount point for pivot_root.
+    // The rootfs must be a mount point for pivot_root, and neither it nor its parent mount may
+    // be shared: with a shared rootfsPropagation make the parent mount private first, so the
+    // bind below is private too (as runc does).
     let rootfs = plan.rootfs.as_path();
+    if plan.rootfs_propagation.contains(MsFlags::MS_SHARED) {
+        if let Some(parent) = rootfs.parent().and_then(containing_mount) {
+            mount(NONE, &parent, NONE, MsFlags::MS_PRIVATE, NONE)
+                .map_err(mount_err(format!("make {} private", parent.display())))?;
+        }
+    }
     mount(
         Some(rootfs),
         rootfs,
@@ -211,14 +219,29 @@ fn mount_cgroup(dest: &Path, m: &MountPlan) -> Result<(), InitError> {
     let hierarchies = host_cgroup_mounts();
     let unified_only = hierarchies.iter().all(|(_, fstype, _)| fstype == "cgroup2");
     if unified_only {
-        mount(
-            Some("cgroup"),
-            dest,
-            Some("cgroup2"),
-            base | (m.flags & MsFlags::MS_RDONLY),
-            NONE,
-        )
-        .map_err(mount_err(format!("cgroup2 on {}", m.destination)))?;
+        let flags = base | (m.flags & MsFlags::MS_RDONLY);
+        match mount(Some("cgroup"), dest, Some("cgroup2"), flags, NONE) {
+            Ok(()) => {}
+            // /sys bound from the host (no network namespace) already carries the cgroup2
+            // mount at this place: EBUSY. Bind the host's hierarchy instead, as runc does.
+            Err(nix::errno::Errno::EBUSY) | Err(nix::errno::Errno::EPERM) => {
+                mount(
+                    Some("/sys/fs/cgroup"),
+                    dest,
+                    NONE,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    NONE,
+                )
+                .map_err(mount_err(format!(
+                    "bind /sys/fs/cgroup on {}",
+                    m.destination
+                )))?;
+                if m.flags.contains(MsFlags::MS_RDONLY) {
+                    let _ = remount(dest, base | MsFlags::MS_RDONLY, true);
+                }
+            }
+            Err(e) => return Err(mount_err(format!("cgroup2 on {}", m.destination))(e)),
+        }
         return Ok(());
     }
     mount(Some("tmpfs"), dest, Some("tmpfs"), base, Some("mode=755"))
@@ -393,6 +416,16 @@ fn dev_symlinks(plan: &InitPlan) -> Result<(), InitError> {
     Ok(())
 }
 
+/// The mount point that contains `path` (the longest mount point prefix), from our mountinfo.
+fn containing_mount(path: &Path) -> Option<PathBuf> {
+    let text = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    text.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(PathBuf::from)
+        .filter(|m| path.starts_with(m))
+        .max_by_key(|m| m.as_os_str().len())
+}
+
 /// pivot_root into the rootfs (or move + chroot with --no-pivot).
 pub fn enter(plan: &InitPlan) -> Result<(), InitError> {
     let rootfs = &plan.rootfs;
@@ -413,6 +446,10 @@ pub fn enter(plan: &InitPlan) -> Result<(), InitError> {
         umount2(".", MntFlags::MNT_DETACH).map_err(err)?;
     }
     nix::unistd::chdir("/").map_err(err)?;
+    if plan.propagation_explicit {
+        mount(NONE, "/", NONE, plan.rootfs_propagation, NONE)
+            .map_err(mount_err("apply rootfsPropagation to /"))?;
+    }
     Ok(())
 }
 

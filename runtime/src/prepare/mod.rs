@@ -43,6 +43,7 @@ pub enum PrepareError {
 pub struct Join {
     pub kind: CloneFlags,
     pub fd: OwnedFd,
+    pub path: PathBuf,
 }
 
 /// How the process tree of the container is created.
@@ -112,6 +113,8 @@ pub struct InitPlan {
     pub gid_mappings: Vec<(u32, u32, u32)>,
     pub mounts: Vec<MountPlan>,
     pub rootfs_propagation: nix::mount::MsFlags,
+    /// An explicit `rootfsPropagation` is applied to `/` again after pivot_root (as runc does).
+    pub propagation_explicit: bool,
     pub root_readonly: bool,
     pub no_pivot: bool,
     pub devices: Vec<DevicePlan>,
@@ -204,6 +207,7 @@ pub fn plan(
                 joins.push(Join {
                     kind: flag,
                     fd: f.into(),
+                    path: p.clone(),
                 });
             }
             _ => new_namespaces |= flag,
@@ -328,11 +332,7 @@ pub fn plan(
         .unwrap_or_default();
     sysctls.sort();
     for (k, _) in &sysctls {
-        if k.contains("..") || k.contains('/') && k.contains('.') && k.starts_with('/') {
-            return Err(PrepareError::Invalid(format!(
-                "sysctl {k:?} is not a valid name"
-            )));
-        }
+        check_sysctl(k, new_namespaces, &joins)?;
     }
 
     let process_plan = plan_process(process, opts)?;
@@ -365,6 +365,10 @@ pub fn plan(
         gid_mappings,
         mounts: mount_plans,
         rootfs_propagation,
+        propagation_explicit: linux
+            .rootfs_propagation()
+            .as_deref()
+            .is_some_and(|p| !p.is_empty()),
         root_readonly: root.readonly().unwrap_or(false),
         no_pivot: opts.no_pivot,
         devices,
@@ -384,6 +388,64 @@ pub fn plan(
             .unwrap_or_default(),
         preserve_fds: opts.preserve_fds + opts.listen_fds,
     })
+}
+
+/// A sysctl may only be set when it lives in a namespace the container owns (runc's rules):
+/// IPC sysctls need an IPC namespace, net.* a network namespace, kernel.hostname/domainname a
+/// UTS namespace, and none of them the host's own. Everything else would change the host.
+fn check_sysctl(key: &str, new: CloneFlags, joins: &[Join]) -> Result<(), PrepareError> {
+    const IPC: [&str; 8] = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let bad_name = key.is_empty()
+        || key.contains("..")
+        || key.starts_with('.')
+        || key.starts_with('/')
+        || (key.contains('/') && key.contains('.'));
+    if bad_name {
+        return Err(PrepareError::Invalid(format!(
+            "sysctl {key:?} is not a valid name"
+        )));
+    }
+    let dotted = key.replace('/', ".");
+    let (flag, kind) = if IPC.contains(&dotted.as_str()) || dotted.starts_with("fs.mqueue.") {
+        (CloneFlags::CLONE_NEWIPC, "ipc")
+    } else if dotted.starts_with("net.") {
+        (CloneFlags::CLONE_NEWNET, "net")
+    } else if dotted == "kernel.hostname" || dotted == "kernel.domainname" {
+        (CloneFlags::CLONE_NEWUTS, "uts")
+    } else {
+        return Err(PrepareError::Invalid(format!(
+            "sysctl {key:?} is not namespaced: setting it would change the host"
+        )));
+    };
+    if new.contains(flag) {
+        return Ok(());
+    }
+    if let Some(j) = joins.iter().find(|j| j.kind == flag) {
+        let host = std::fs::metadata(format!("/proc/self/ns/{kind}")).ok();
+        let joined = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&j.fd)).ok();
+        let same = match (host, joined) {
+            (Some(h), Some(j)) => {
+                use std::os::unix::fs::MetadataExt;
+                h.ino() == j.st_ino && h.dev() == j.st_dev
+            }
+            _ => false,
+        };
+        if !same {
+            return Ok(());
+        }
+    }
+    Err(PrepareError::Invalid(format!(
+        "sysctl {key:?} needs a private {kind} namespace (the container would change the host's)"
+    )))
 }
 
 fn is_bind(options: &Option<Vec<String>>) -> bool {
