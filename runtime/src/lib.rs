@@ -9,6 +9,7 @@ pub mod hooks;
 pub mod image;
 pub mod init;
 pub mod logging;
+pub mod pod;
 pub mod prepare;
 pub mod signals;
 pub mod state;

@@ -61,8 +61,32 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             create,
             detach,
             keep,
+            bridge,
+            subnet,
+            image_store,
+            seccomp_profiles,
             ..
-        } => run(&ctx, create, *detach, *keep),
+        } => {
+            // `podrt run pod.yml` runs a pod; `podrt run ID` an OCI bundle.
+            let manifest = std::path::Path::new(&create.id);
+            let is_manifest =
+                (create.id.ends_with(".yml") || create.id.ends_with(".yaml")) && manifest.is_file();
+            if is_manifest {
+                let opts = podrt_runtime::pod::RunPodOptions {
+                    manifest: manifest.to_path_buf(),
+                    detach: *detach,
+                    bridge: bridge.clone(),
+                    subnet: subnet.clone(),
+                    image_store: image_store
+                        .clone()
+                        .unwrap_or_else(podrt_runtime::image::default_store_root),
+                    seccomp_profile_root: seccomp_profiles.clone(),
+                };
+                return Ok(podrt_runtime::pod::run(&ctx, &opts)?);
+            }
+            run(&ctx, create, *detach, *keep)
+        }
+        Command::Pod(p) => pod_command(&ctx, p),
         Command::State { id } => {
             let v = lifecycle::state(&ctx, id)?;
             println!("{}", serde_json::to_string_pretty(&v)?);
@@ -168,6 +192,45 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             let v = podrt_runtime::cli::spec::default_spec(rootless);
             std::fs::write(&path, serde_json::to_string_pretty(&v)? + "\n")
                 .with_context(|| format!("write {}", path.display()))?;
+            Ok(0)
+        }
+    }
+}
+
+fn pod_command(ctx: &Context, p: &podrt_runtime::cli::PodCommand) -> Result<i32> {
+    use podrt_runtime::cli::PodCommand;
+    match p {
+        PodCommand::List { format } => {
+            let pods = podrt_runtime::pod::list(&ctx.root);
+            if *format == Format::Json {
+                println!("{}", serde_json::to_string(&pods)?);
+                return Ok(0);
+            }
+            println!(
+                "{:<20} {:<14} {:<16} {:<8} CREATED",
+                "NAME", "PHASE", "IP", "APPS"
+            );
+            for p in pods {
+                let ready = p.apps.iter().filter(|a| !a.init && a.ready).count();
+                let total = p.apps.iter().filter(|a| !a.init).count();
+                println!(
+                    "{:<20} {:<14} {:<16} {:<8} {}",
+                    p.name,
+                    p.phase,
+                    p.ip.unwrap_or_default(),
+                    format!("{ready}/{total}"),
+                    p.created
+                );
+            }
+            Ok(0)
+        }
+        PodCommand::Inspect { name } => {
+            let st = podrt_runtime::pod::inspect(&ctx.root, name)?;
+            println!("{}", serde_json::to_string_pretty(&st)?);
+            Ok(0)
+        }
+        PodCommand::Stop { name, force } => {
+            podrt_runtime::pod::stop(&ctx.root, name, *force)?;
             Ok(0)
         }
     }

@@ -100,7 +100,22 @@ pub enum Command {
         /// Accepted for runc compatibility
         #[arg(long)]
         no_subreaper: bool,
+        /// Pods: the host bridge
+        #[arg(long, default_value = "podrt0")]
+        bridge: String,
+        /// Pods: the subnet pod IPs come from (the bridge gets its first address)
+        #[arg(long, default_value = "10.77.0.0/24")]
+        subnet: String,
+        /// Pods: the image store (default $PODRT_IMAGE_STORE or /var/lib/podrt/images)
+        #[arg(long)]
+        image_store: Option<PathBuf>,
+        /// Pods: directory of seccompProfile Localhost profiles
+        #[arg(long, default_value = "/var/lib/podrt/seccomp")]
+        seccomp_profiles: PathBuf,
     },
+    /// Pods started with `podrt run pod.yml`
+    #[command(subcommand)]
+    Pod(PodCommand),
     /// Print the OCI state of a container
     State { id: String },
     /// Send a signal (name or number, default TERM) to a container
@@ -255,4 +270,22 @@ pub struct UpdateArgs {
     pub kernel_memory: Option<String>,
     #[arg(long, hide = true)]
     pub kernel_memory_tcp: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PodCommand {
+    /// List pods
+    List {
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// A pod's state as JSON: IP, apps, states, restarts, probe results
+    Inspect { name: String },
+    /// Stop a pod gracefully (its supervisor tears everything down)
+    Stop {
+        name: String,
+        /// Also recover a pod whose `podrt run` was killed
+        #[arg(short, long)]
+        force: bool,
+    },
 }

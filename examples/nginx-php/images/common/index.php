@@ -1,0 +1,1 @@
+<?php echo "hello from php " . PHP_VERSION . " pid " . getmypid() . "\n"; ?>
