@@ -900,13 +900,22 @@ fn cgroups(layout: Result<&Layout, &podrt_cgroup::Error>) -> Vec<Probe> {
             "",
         )
     } else if mode == Mode::Unified {
-        (
-            Status::Degraded,
-            "cgroup v2 needs a BPF_PROG_TYPE_CGROUP_DEVICE program; podrt does not load one yet"
-                .to_string(),
-            "linux.resources.devices is NOT enforced: containers may open any device node they can \
-             mknod or that is bind-mounted in",
-        )
+        // Try it: load the deny-all device program podrt would attach.
+        match crate::prepare::devices::compile(&[])
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .and_then(|p| crate::sys::bpf::load_device_program(&p))
+        {
+            Ok(_) => (
+                Status::Ok,
+                "cgroup v2: BPF_PROG_TYPE_CGROUP_DEVICE programs load".to_string(),
+                "",
+            ),
+            Err(e) => (
+                Status::Degraded,
+                format!("cgroup v2 device program does not load: {e}"),
+                "containers with linux.resources.devices fail to create",
+            ),
+        }
     } else {
         (
             Status::Missing,

@@ -433,14 +433,6 @@ fn device_rules_enforced() {
         return;
     }
     assert_eq!(verdict, "OPENED", "unexpected output");
-    if t.rt.is_podrt() {
-        // Counted expected-missing until podrt loads a BPF_PROG_TYPE_CGROUP_DEVICE program.
-        skip(
-            "V2DeviceBpf",
-            "v2 device cgroup eBPF not implemented (the container opened c 1:11)",
-        );
-        return;
-    }
     panic!(
         "{}: the container opened /dev/kmsg (c 1:11) despite a deny-all device rule",
         t.rt.name()

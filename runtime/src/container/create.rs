@@ -146,6 +146,9 @@ fn create_in(
     st.cgroup = Some(cg.clone());
     undo.cgroup = Some(cg.clone());
     cg.apply(&resources)?;
+    if cg.mode() == podrt_cgroup::Mode::Unified {
+        attach_device_rules(&cg, &resources)?;
+    }
     dir.save(&st)?;
     crate::timings::mark("cgroup");
 
@@ -359,6 +362,28 @@ pub fn effective_resources(spec: &oci_spec::runtime::Spec) -> oci_spec::runtime:
     }
     res.set_devices(Some(rules));
     res
+}
+
+/// cgroup v2 has no devices.allow/deny: compile the rules into a device program and attach it
+/// to the container's cgroup (it lives as long as the cgroup does).
+fn attach_device_rules(
+    cg: &podrt_cgroup::Cgroup,
+    resources: &oci_spec::runtime::LinuxResources,
+) -> Result<(), ContainerError> {
+    let rules = resources.devices().clone().unwrap_or_default();
+    let prog = crate::prepare::devices::compile(&rules)
+        .map_err(|e| ContainerError::Invalid(e.to_string()))?;
+    let fd =
+        sys::bpf::load_device_program(&prog).map_err(io_err("load the cgroup device program"))?;
+    let dir = cg
+        .dirs()
+        .next()
+        .ok_or_else(|| ContainerError::Invalid("cgroup has no directory".into()))?;
+    let cgdir = std::fs::File::open(dir).map_err(io_err(format!("open {}", dir.display())))?;
+    sys::bpf::attach_device_program(cgdir.as_fd(), fd.as_fd()).map_err(io_err(format!(
+        "attach the device program to {}",
+        dir.display()
+    )))
 }
 
 /// LISTEN_FDS from podrt's own environment (systemd socket activation), when it is meant for us.

@@ -2,6 +2,7 @@
 //! (namespace fds opened, mount options parsed, capabilities resolved, rlimits mapped, seccomp
 //! compiled), so the init only executes a straight sequence of syscalls.
 
+pub mod devices;
 pub mod mounts;
 pub mod seccomp;
 

@@ -1,6 +1,7 @@
 //! The only module allowed `unsafe`: raw syscalls that nix does not wrap (clone3, close_range,
 //! pidfd_open, seccomp), each behind a small safe function.
 
+pub mod bpf;
 pub mod seccomp;
 
 use std::io;
