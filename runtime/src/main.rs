@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     let code = match dispatch(&cli) {
         Ok(code) => code,
         Err(e) => {
-            let msg = format!("{e:#}");
+            let msg = error_message(&e);
             if cli.log.is_some() {
                 tracing::error!("{msg}");
             }
@@ -38,6 +38,20 @@ fn main() -> ExitCode {
     };
     podrt_runtime::timings::report();
     ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
+}
+
+/// The error and its causes, each cause added only when the message does not already say it
+/// (podrt's error types put their source into their own message).
+fn error_message(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg
 }
 
 fn dispatch(cli: &Cli) -> Result<i32> {

@@ -174,8 +174,11 @@ fn signal_init(st: &ContainerState, signal: i32) -> Result<(), ContainerError> {
     if !st.init_alive() {
         return Ok(());
     }
-    crate::sys::pidfd_send_signal(pidfd.as_fd(), signal)
-        .map_err(io_err(format!("send signal {signal} to {pid}")))
+    match crate::sys::pidfd_send_signal(pidfd.as_fd(), signal) {
+        // It exited between the check and the signal (a cgroup-wide kill got there first).
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+        r => r.map_err(io_err(format!("send signal {signal} to {pid}"))),
+    }
 }
 
 /// Wait (bounded) until the init has exited.
