@@ -239,7 +239,12 @@ fn create_in(
     if plan.shape == CloneShape::Single && plan.new_namespaces.contains(CloneFlags::CLONE_NEWUSER) {
         write_id_maps(child, &plan)?;
     }
-    dir.save(&st)?;
+    // The pid on disk matters when the parent may wait long (runtime hooks): a `delete --force`
+    // after a crash then finds it. Otherwise an init whose runtime dies exits on its own (EOF
+    // on the channel), and delete kills whatever is left in the cgroup.
+    if plan.has_runtime_hooks {
+        dir.save(&st)?;
+    }
     parent_chan
         .send(&ToInit::Go(child))
         .map_err(io_err("sync with the container init"))?;

@@ -223,6 +223,11 @@ pub fn delete(ctx: &Context, id: &str, force: bool) -> Result<(), ContainerError
         Err(e) => return Err(e),
     };
     let status = st.current_status(&dir.dir);
+    if st.status == Status::Creating {
+        // The runtime died during create: whatever it started is in the cgroup.
+        stop_everything(&st)?;
+        return destroy(dir, &st);
+    }
     match status {
         Status::Stopped => {}
         Status::Created | Status::Creating => stop_everything(&st)?,
