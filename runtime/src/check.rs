@@ -399,7 +399,9 @@ impl Drop for ScratchDir {
 // ---------------------------------------------------------------------------------------------
 // Namespaces
 
-fn namespaces() -> Vec<Probe> {
+/// One probe per namespace type, each tried with unshare in a child (`podrt features` uses
+/// these too, so it claims only what works here).
+pub fn namespaces() -> Vec<Probe> {
     let list: [(&str, &str, bool, &str); 8] = [
         (
             "mount",

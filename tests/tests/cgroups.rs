@@ -254,3 +254,17 @@ fn update_resources() {
     assert_eq!(read(&mem, "memory.limit_in_bytes"), "134217728");
     t.down();
 }
+
+#[test]
+fn oom_kill_is_reported_with_the_limit() {
+    // podrt-only wording: the run's exit says why the container died, not just signal 9.
+    let mut t = Ctx::new();
+    t.bundle.config_mut()["linux"]["resources"]["memory"] = json!({"limit": 33554432});
+    t.bundle
+        .sh("x=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa; while true; do x=$x$x; done");
+    let out = t.run();
+    assert_eq!(out.code(), 137, "{out}");
+    if t.rt.is_podrt() {
+        out.assert_stderr_contains(&["out of memory (limit 33554432 bytes"]);
+    }
+}

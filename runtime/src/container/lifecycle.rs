@@ -112,7 +112,15 @@ pub fn state(ctx: &Context, id: &str) -> Result<serde_json::Value, ContainerErro
         other => other,
     })?;
     let status = st.current_status(&dir);
-    Ok(st.oci_json(status))
+    let mut v = st.oci_json(status);
+    // Not in the OCI state schema, ignored by clients: why a stopped container stopped, when
+    // the kernel's OOM killer did it (the cgroup still exists until delete).
+    if status == Status::Stopped {
+        if let Some(msg) = st.cgroup.as_ref().and_then(super::events::oom_message) {
+            v["reason"] = serde_json::Value::String(msg);
+        }
+    }
+    Ok(v)
 }
 
 /// Parse a signal given as a name (`TERM`, `SIGTERM`, `sigkill`) or a number.
