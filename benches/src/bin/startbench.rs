@@ -147,6 +147,10 @@ enum Action {
     Run(usize),
     Lifecycle(usize),
     Exec(Vec<OsString>),
+    /// `podrt run --detach pod.yml` of a two-container pod, until its state says running.
+    Pod2,
+    /// create + start of two `sleep` containers joining the pinned netns.
+    Pair(usize),
 }
 
 #[derive(Debug)]
@@ -161,6 +165,25 @@ struct Bench {
     bundle: PathBuf,
     work: PathBuf,
     id_prefix: String,
+    /// `pod2`: what the pod and pair peers need (built only when selected).
+    pod2: Option<Pod2Setup>,
+}
+
+/// Everything `pod2` builds outside the timed region.
+#[derive(Debug)]
+struct Pod2Setup {
+    /// A bundle running `sleep 3600` whose network namespace is `netns`.
+    bundle: PathBuf,
+    /// The pinned network namespace (`ip netns add`).
+    netns_name: String,
+    /// podrt's image store holding the imported busybox image.
+    store: PathBuf,
+    /// The image reference the manifest uses.
+    image: String,
+    bridge: String,
+    subnet: String,
+    /// podrt's root for pods (separate from the OCI root).
+    root: PathBuf,
 }
 
 impl Bench {
@@ -185,6 +208,36 @@ impl Bench {
                 )
             }
             Action::Exec(argv) => format!("`{}`", show_argv(argv)),
+            Action::Pod2 => {
+                let p2 = self.pod2.as_ref().expect("pod2 setup");
+                format!(
+                    "`{}` (pod.yml: two busybox containers running `sleep 3600`, \
+                     terminationGracePeriodSeconds 0), timed until the pod's `pod.json` says \
+                     `running` with both apps running; `{}` after the timed region",
+                    show_argv(&self.pod_run_argv("pod.yml")),
+                    show_argv(&[
+                        self.runtimes[0].bin.clone().into(),
+                        "--root".into(),
+                        p2.root.clone().into(),
+                        "pod".into(),
+                        "stop".into(),
+                        "NAME".into(),
+                    ])
+                )
+            }
+            Action::Pair(i) => {
+                let rt = &self.runtimes[*i];
+                let p2 = self.pod2.as_ref().expect("pod2 setup");
+                let b = p2.bundle.to_string_lossy().into_owned();
+                format!(
+                    "`{}`; `{}`; the same for ID-b (the bundle's network namespace is \
+                     `/run/netns/{}`, pinned with `ip netns add` before the rounds); then, \
+                     untimed, `kill ID 9` and `delete --force` for both",
+                    show_argv(&rt.argv(&["create", "--bundle", &b, "ID-a"], true)),
+                    show_argv(&rt.argv(&["start", "ID-a"], false)),
+                    p2.netns_name
+                )
+            }
         };
         text.replace(self.work.to_string_lossy().as_ref(), "$WORK")
     }
@@ -222,7 +275,152 @@ impl Bench {
                 })
             }
             Action::Lifecycle(i) => self.lifecycle(&self.runtimes[*i], id, &bundle, &log),
+            Action::Pod2 => self.pod2_once(id, &log),
+            Action::Pair(i) => self.pair_once(&self.runtimes[*i], id, &log),
         }
+    }
+
+    fn pod_run_argv(&self, manifest: &str) -> Vec<OsString> {
+        let p2 = self.pod2.as_ref().expect("pod2 setup");
+        let mut v: Vec<OsString> = vec![self.runtimes[0].bin.clone().into(), "--root".into()];
+        v.push(p2.root.clone().into());
+        for a in [
+            "run",
+            "--detach",
+            "--bridge",
+            &p2.bridge,
+            "--subnet",
+            &p2.subnet,
+            "--image-store",
+        ] {
+            v.push(a.into());
+        }
+        v.push(p2.store.clone().into());
+        v.push(manifest.into());
+        v
+    }
+
+    /// One pod: write its manifest, spawn `podrt run --detach`, poll `pod.json` until the pod
+    /// and both apps are running, stop the clock; then `pod stop` and reap.
+    fn pod2_once(&self, id: &str, log: &Path) -> Result<Sample> {
+        let p2 = self.pod2.as_ref().expect("pod2 setup");
+        let name = id.to_ascii_lowercase();
+        let manifest = self.work.join(format!("{name}.yml"));
+        let c = |n: &str| {
+            format!(
+                "    - name: {n}\n      image: {}\n      command: [\"sleep\", \"3600\"]\n",
+                p2.image
+            )
+        };
+        fs::write(
+            &manifest,
+            format!(
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  \
+                 terminationGracePeriodSeconds: 0\n  containers:\n{}{}",
+                c("a"),
+                c("b")
+            ),
+        )?;
+        let state = p2.root.join("pods").join(&name).join("pod.json");
+        let argv = self.pod_run_argv(&manifest.to_string_lossy());
+        let out = fs::File::create(log)?;
+        let start = Instant::now();
+        let mut child = Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(std::process::Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| format!("spawn {}", show_argv(&argv)))?;
+        let deadline = start + Duration::from_secs(30);
+        let wall = loop {
+            if pod_running(&state) {
+                break start.elapsed();
+            }
+            if let Some(st) = child.try_wait()? {
+                if !st.success() {
+                    bail!(
+                        "`{}` failed ({st}); its output:\n{}",
+                        show_argv(&argv),
+                        fs::read_to_string(log).unwrap_or_default()
+                    );
+                }
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                bail!("pod {name} not running after 30 s");
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        };
+        let stop = Command::new(&self.runtimes[0].bin)
+            .arg("--root")
+            .arg(&p2.root)
+            .args(["pod", "stop", &name])
+            .output()?;
+        if !stop.status.success() {
+            bail!(
+                "pod stop {name}: {}",
+                String::from_utf8_lossy(&stop.stderr).trim_end()
+            );
+        }
+        // The `run --detach` parent returns once the monitor has gone; give it a moment, then
+        // end it by its PID (it is our child).
+        let t = Instant::now();
+        while child.try_wait()?.is_none() {
+            if t.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                let _ = child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let _ = fs::remove_file(&manifest);
+        Ok(Sample {
+            total_ms: ms(wall),
+            ..Sample::default()
+        })
+    }
+
+    /// create + start of two containers that join the pinned netns; timed to the second
+    /// `start`'s return (both running); kill and delete untimed.
+    fn pair_once(&self, rt: &Runtime, id: &str, log: &Path) -> Result<Sample> {
+        let p2 = self.pod2.as_ref().expect("pod2 setup");
+        let b = p2.bundle.to_string_lossy().into_owned();
+        let ids = [format!("{id}-a"), format!("{id}-b")];
+        let start = Instant::now();
+        let mut cpu = Duration::ZERO;
+        let mut rss = 0;
+        let mut steps = Vec::new();
+        for cid in &ids {
+            let c = run_measured(&rt.argv(&["create", "--bundle", &b, cid], true), &[], log)?;
+            let s = run_measured(&rt.argv(&["start", cid], false), &[], log)?;
+            cpu += c.cpu + s.cpu;
+            rss = rss.max(c.maxrss_kib).max(s.maxrss_kib);
+            steps.push((format!("create {}", &cid[cid.len() - 1..]), ms(c.wall)));
+            steps.push((format!("start {}", &cid[cid.len() - 1..]), ms(s.wall)));
+        }
+        let wall = start.elapsed();
+        for cid in &ids {
+            let argv = rt.argv(&["kill", cid, "9"], false);
+            let _ = Command::new(&argv[0]).args(&argv[1..]).output();
+            let argv = rt.argv(&["delete", "--force", cid], false);
+            let o = Command::new(&argv[0]).args(&argv[1..]).output()?;
+            if !o.status.success() {
+                bail!(
+                    "{} delete --force {cid}: {}",
+                    rt.name,
+                    String::from_utf8_lossy(&o.stderr).trim_end()
+                );
+            }
+        }
+        measure::reap_strays();
+        Ok(Sample {
+            total_ms: ms(wall),
+            cpu_ms: ms(cpu),
+            maxrss_kib: rss,
+            steps,
+            ..Sample::default()
+        })
     }
 
     fn lifecycle(&self, rt: &Runtime, id: &str, bundle: &str, log: &Path) -> Result<Sample> {
@@ -290,6 +488,150 @@ impl Bench {
     }
 }
 
+/// Whether a pod's `pod.json` says the pod and every app are running.
+fn pod_running(state: &Path) -> bool {
+    let Ok(text) = fs::read(state) else {
+        return false;
+    };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&text) else {
+        return false;
+    };
+    if v.get("phase").and_then(|p| p.as_str()) != Some("running") {
+        return false;
+    }
+    v.get("apps")
+        .and_then(|a| a.as_array())
+        .is_some_and(|apps| {
+            apps.len() == 2
+                && apps
+                    .iter()
+                    .all(|a| a.get("state").and_then(|s| s.as_str()) == Some("running"))
+        })
+}
+
+/// Build what `pod2` needs, outside every timed region: a busybox OCI layout (umoci) imported
+/// into a temp podrt image store, a `sleep 3600` bundle for the OCI peers, and a pinned netns.
+fn pod2_setup(work: &Path, busybox: &Path, podrt: &Path, prefix: &str) -> Result<Pod2Setup> {
+    let dir = work.join("pod2");
+    fs::create_dir_all(&dir)?;
+    let step = |argv: &[&str]| -> Result<()> {
+        let o = Command::new(argv[0])
+            .args(&argv[1..])
+            .output()
+            .with_context(|| format!("run {}", argv.join(" ")))?;
+        if !o.status.success() {
+            bail!(
+                "`{}` failed: {}",
+                argv.join(" "),
+                String::from_utf8_lossy(&o.stderr).trim_end()
+            );
+        }
+        Ok(())
+    };
+    // The image: umoci layout with the same rootfs as the bundle.
+    let bundle = bundle::build_busybox_bundle(&dir, busybox, podrt, &["sleep", "3600"])?;
+    let layout = dir.join("layout");
+    let tagged = format!("{}:busybox", layout.display());
+    let unpacked = dir.join("unpacked");
+    let (tagged_s, unpacked_s) = (tagged.as_str(), unpacked.to_string_lossy().into_owned());
+    step(&["umoci", "init", "--layout", &layout.to_string_lossy()])?;
+    step(&["umoci", "new", "--image", tagged_s])?;
+    step(&["umoci", "unpack", "--image", tagged_s, &unpacked_s])?;
+    let o = Command::new("cp")
+        .arg("-a")
+        .arg(bundle.join("rootfs/."))
+        .arg(unpacked.join("rootfs"))
+        .status()?;
+    if !o.success() {
+        bail!("copy the rootfs into the umoci bundle failed");
+    }
+    step(&["umoci", "repack", "--image", tagged_s, &unpacked_s])?;
+    step(&[
+        "umoci",
+        "config",
+        "--image",
+        tagged_s,
+        "--config.cmd",
+        "/bin/sh",
+        "--config.env",
+        "PATH=/bin",
+    ])?;
+    fs::remove_dir_all(&unpacked)?;
+    let store = dir.join("store");
+    let image = format!("oci:{tagged}");
+    step(&[
+        &podrt.to_string_lossy(),
+        "image",
+        "--image-store",
+        &store.to_string_lossy(),
+        "import",
+        &image,
+    ])?;
+    // The pinned netns the OCI peers join.
+    let netns_name = format!("{prefix}-pod2");
+    step(&["ip", "netns", "add", &netns_name])?;
+    let path = bundle.join("config.json");
+    let mut config: serde_json::Value = serde_json::from_slice(&fs::read(&path)?)?;
+    let nss = config
+        .pointer_mut("/linux/namespaces")
+        .and_then(|n| n.as_array_mut())
+        .context("config.json has no linux.namespaces")?;
+    for ns in nss.iter_mut() {
+        if ns.get("type").and_then(|t| t.as_str()) == Some("network") {
+            ns["path"] = serde_json::json!(format!("/run/netns/{netns_name}"));
+        }
+    }
+    fs::write(&path, serde_json::to_vec_pretty(&config)?)?;
+    let n = std::process::id() % 250;
+    Ok(Pod2Setup {
+        bundle,
+        netns_name,
+        store,
+        image,
+        bridge: format!("pb{}", std::process::id()),
+        subnet: format!("10.250.{n}.0/24"),
+        root: dir.join("root-pods"),
+    })
+}
+
+/// Remove the pinned netns and anything pods left; report leaks of the bridge and netns.
+fn pod2_clean(bench: &Bench) -> Vec<String> {
+    let Some(p2) = &bench.pod2 else {
+        return Vec::new();
+    };
+    let mut problems = Vec::new();
+    if let Ok(entries) = fs::read_dir(p2.root.join("pods")) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            problems.push(format!("pod {name} still there; stopping it"));
+            let _ = Command::new(&bench.runtimes[0].bin)
+                .arg("--root")
+                .arg(&p2.root)
+                .args(["pod", "stop", &name])
+                .output();
+        }
+    }
+    let ok = Command::new("ip")
+        .args(["netns", "del", &p2.netns_name])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        problems.push(format!("ip netns del {} failed", p2.netns_name));
+    }
+    let links = Command::new("ip")
+        .args(["-o", "link"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    if links.contains(&format!(" {}:", p2.bridge)) || links.contains(&format!(" {}@", p2.bridge)) {
+        problems.push(format!("bridge {} left behind", p2.bridge));
+    }
+    if Path::new("/run/netns").join(&p2.netns_name).exists() {
+        problems.push(format!("netns {} left behind", p2.netns_name));
+    }
+    problems
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -348,7 +690,12 @@ fn run_scenario(
             } else {
                 format!("w{round}")
             };
-            let id = format!("{}-{}-{}-{}", bench.id_prefix, name, p.name, tag);
+            let peer_id: String = p
+                .name
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .collect();
+            let id = format!("{}-{}-{}-{}", bench.id_prefix, name, peer_id, tag);
             let mut sample = bench
                 .once(p, &id)
                 .with_context(|| format!("scenario {name}, peer {}, round {tag}", p.name))?;
@@ -460,8 +807,8 @@ fn main() {
 fn real_main() -> Result<()> {
     let args = Args::parse();
     for s in &args.scenarios {
-        if !["run", "lifecycle", "floors"].contains(&s.as_str()) {
-            bail!("unknown scenario {s:?}: use run, lifecycle, floors");
+        if !["run", "lifecycle", "floors", "pod2"].contains(&s.as_str()) {
+            bail!("unknown scenario {s:?}: use run, lifecycle, floors, pod2");
         }
     }
     let want = |s: &str| args.scenarios.iter().any(|x| x == s);
@@ -512,20 +859,31 @@ fn real_main() -> Result<()> {
             timings: false,
         },
     ];
-    let bench = Bench {
+    let mut bench = Bench {
         runtimes,
         bundle,
         work: work.clone(),
         id_prefix: id_prefix.clone(),
+        pod2: None,
     };
+    let mut setup_problem = None;
+    if want("pod2") {
+        match pod2_setup(&work, &busybox, &podrt, &id_prefix) {
+            Ok(p) => bench.pod2 = Some(p),
+            Err(e) => setup_problem = Some(e),
+        }
+    }
 
     let started = std::time::SystemTime::now();
     let load_before = machine::loadavg();
-    let result = run_all(&bench, &args, hybrid, want);
+    let result = match setup_problem {
+        Some(e) => Err(e.context("pod2 setup")),
+        None => run_all(&bench, &args, hybrid, want),
+    };
     let load_after = machine::loadavg();
     let work_fs = machine::fs_type(&work);
     // Clean up whatever happened.
-    let mut problems = Vec::new();
+    let mut problems = pod2_clean(&bench);
     for rt in &bench.runtimes {
         problems.extend(rt.clean());
     }
@@ -717,6 +1075,39 @@ fn run_all(
             "`create` → `start` → wait for the init to exit (pidfd from `--pid-file`) → \
              `delete`, timed as one unit: three runtime processes, the way containerd's shim \
              drives a runtime.",
+            &peers,
+            args.warmup,
+            args.runs,
+        )?);
+    }
+    if want("pod2") {
+        let mut peers = vec![Peer {
+            name: "podrt pod".into(),
+            floor: false,
+            action: Action::Pod2,
+        }];
+        peers.extend(runtimes().map(|i| Peer {
+            name: format!("{} ×2", bench.runtimes[i].name),
+            floor: false,
+            action: Action::Pair(i),
+        }));
+        if hybrid {
+            peers.extend(floor_peers(bench, hybrid, false).into_iter().take(1));
+        }
+        out.push(run_scenario(
+            bench,
+            rng,
+            "pod2",
+            "Two busybox containers running `sleep 3600` that share one network namespace, \
+             timed from spawn until both run. `podrt pod`: `podrt run --detach pod.yml` builds \
+             the whole pod (pinned ipc/uts namespaces, its own netns, veth into a bridge, an IP, \
+             two overlay rootfs from the image store, two apps) and is timed until its \
+             `pod.json` says the pod and both apps are `running` (polled every 0.2 ms; see the \
+             note below on why not until `run --detach` returns). `RUNTIME ×2`: `create` + \
+             `start` of container a, then of container b, both joining a network namespace \
+             pinned before the rounds (no interfaces, no IP, no image: a plain bundle \
+             directory), timed until the second `start` returns. Teardown (`pod stop`; `kill` \
+             + `delete --force`) is outside the timed region.",
             &peers,
             args.warmup,
             args.runs,

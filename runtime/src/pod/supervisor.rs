@@ -102,8 +102,11 @@ pub fn detach(
         }
         crate::sys::Forked::Parent(pid) => {
             drop(w);
+            // One line: "started ..." or "error: ...". The monitor keeps its end open for its
+            // whole life, so read the line, not to EOF.
             let mut msg = String::new();
-            let _ = File::from(r).read_to_string(&mut msg);
+            let _ =
+                std::io::BufRead::read_line(&mut std::io::BufReader::new(File::from(r)), &mut msg);
             let msg = msg.trim();
             if msg.starts_with("started") {
                 println!("{}", msg.trim_start_matches("started").trim());
