@@ -297,13 +297,28 @@ fn no_new_privileges() {
 
 /// `run --preserve-fds 1` with `file` opened as fd 3 of the runtime; returns stdout.
 fn run_with_fd3(t: &Ctx, file: &std::path::Path, extra: &[&str]) -> podrt_tests::Out {
+    let mut args = vec!["run", "--preserve-fds", "1"];
+    args.extend_from_slice(extra);
+    spawn_with_fd3(t, file, &args, &[])
+}
+
+/// Run the runtime with `args` (plus the bundle and ID), `env` set, and `file` open as fd 3.
+fn spawn_with_fd3(
+    t: &Ctx,
+    file: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> podrt_tests::Out {
     t.bundle.write();
     let f = fs::File::open(file).unwrap();
     let raw = f.as_raw_fd();
-    let mut args = vec!["run", "--preserve-fds", "1"];
-    args.extend_from_slice(extra);
+    let mut args = args.to_vec();
     args.extend_from_slice(&["--bundle", t.bundle.path_str(), &t.id]);
     let mut cmd = t.command(&args);
+    cmd.env_remove("LISTEN_PID");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     // SAFETY: dup2 and fcntl are async-signal-safe; the closure only calls them and reads errno.
     unsafe {
         cmd.pre_exec(move || {
@@ -369,28 +384,7 @@ fn listen_fds_from_socket_activation() {
     fs::write(&file, "activated\n").unwrap();
     t.bundle
         .sh("echo \"fds=$LISTEN_FDS pid=$LISTEN_PID\"; cat <&3");
-    t.bundle.write();
-    let f = fs::File::open(&file).unwrap();
-    let raw = f.as_raw_fd();
-    let mut cmd = t.command(&["run", "--bundle", t.bundle.path_str(), &t.id]);
-    cmd.env("LISTEN_FDS", "1");
-    cmd.env_remove("LISTEN_PID");
-    // SAFETY: dup2 and fcntl are async-signal-safe; the closure only calls them and reads errno.
-    unsafe {
-        cmd.pre_exec(move || {
-            let rc = if raw == 3 {
-                libc::fcntl(3, libc::F_SETFD, 0)
-            } else {
-                libc::dup2(raw, 3)
-            };
-            if rc < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let out = t.run_command(cmd, Duration::from_secs(30));
-    drop(f);
+    let out = spawn_with_fd3(&t, &file, &["run"], &[("LISTEN_FDS", "1")]);
     out.assert_ok();
     assert_eq!(out.out(), "fds=1 pid=1\nactivated", "{out}");
 }
