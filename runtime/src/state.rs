@@ -318,12 +318,18 @@ pub fn now_rfc3339() -> String {
 
 /// The user name of the current effective uid (runc's `owner`).
 pub fn owner_name() -> String {
-    let uid = nix::unistd::geteuid();
-    nix::unistd::User::from_uid(uid)
+    // /etc/passwd directly: NSS (getpwuid) tries the nscd socket first, on the start path.
+    let uid = nix::unistd::geteuid().as_raw().to_string();
+    std::fs::read_to_string("/etc/passwd")
         .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_else(|| uid.to_string())
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                (f.nth(1)? == uid).then(|| name.to_string())
+            })
+        })
+        .unwrap_or(uid)
 }
 
 #[cfg(test)]
