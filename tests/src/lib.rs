@@ -26,6 +26,7 @@ pub mod ctx;
 pub mod features;
 pub mod hostmount;
 pub mod leak;
+pub mod pods;
 pub mod procfs;
 pub mod runtime;
 

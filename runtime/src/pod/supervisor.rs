@@ -65,6 +65,8 @@ struct App {
     ready: bool,
     last_probe: Option<String>,
     done: bool,
+    /// Exit code collected by the catch-all reaper before `reap` got to it.
+    reaped: Option<i32>,
 }
 
 /// `--detach`: a monitor process keeps supervising; this process waits until the apps are
@@ -105,8 +107,12 @@ pub fn detach(
             // One line: "started ..." or "error: ...". The monitor keeps its end open for its
             // whole life, so read the line, not to EOF.
             let mut msg = String::new();
-            let _ =
-                std::io::BufRead::read_line(&mut std::io::BufReader::new(File::from(r)), &mut msg);
+            let mut reader = std::io::BufReader::new(File::from(r));
+            let _ = std::io::BufRead::read_line(&mut reader, &mut msg);
+            if msg.starts_with("error:") {
+                // The monitor exits after an error: the rest (more diagnostics) ends at EOF.
+                let _ = reader.read_to_string(&mut msg);
+            }
             let msg = msg.trim();
             if msg.starts_with("started") {
                 println!("{}", msg.trim_start_matches("started").trim());
@@ -305,6 +311,7 @@ fn bring_up_and_run(
             ready: false,
             last_probe: None,
             done: false,
+            reaped: None,
         });
     }
     let ip: IpAddr = IpAddr::V4(net.ip);
@@ -338,10 +345,10 @@ fn bring_up_and_run(
             Some(0) => {}
             code => {
                 return Err(PodError::Failed(format!(
-                    "init container {} failed with exit code {} (see {})",
+                    "init container {} failed with exit code {}{}",
                     apps[i].name,
                     code.unwrap_or(-1),
-                    apps[i].log_path.display()
+                    log_tail(&apps[i].log_path)
                 )))
             }
         }
@@ -463,6 +470,18 @@ fn bring_up_and_run(
             }
             app.next_restart = Some(Instant::now() + delay);
         }
+    }
+}
+
+/// The last lines of a container's log, for messages (the log goes with the pod's teardown).
+fn log_tail(path: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(5)..];
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!("; its last output:\n  {}", tail.join("\n  "))
     }
 }
 
@@ -590,10 +609,18 @@ fn pump(
             reap(ctx, &mut apps[i]);
         }
     }
-    // Reap anything else re-parented to us (exec probes' intermediates and the like).
+    // Reap anything else re-parented to us (exec probes' intermediates and the like), keeping
+    // the status when it is one of our apps (its pidfd may not have been seen yet).
     while let Ok(ws) = waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-        if matches!(ws, WaitStatus::StillAlive) {
-            break;
+        let (pid, code) = match ws {
+            WaitStatus::Exited(p, c) => (p.as_raw(), c),
+            WaitStatus::Signaled(p, sig, _) => (p.as_raw(), 128 + sig as i32),
+            WaitStatus::StillAlive => break,
+            _ => continue,
+        };
+        if let Some(app) = apps.iter_mut().find(|a| a.pid == Some(pid)) {
+            app.reaped = Some(code);
+            reap(ctx, app);
         }
     }
     Ok(stop)
@@ -639,11 +666,14 @@ fn drain_output(app: &mut App, to_eof: bool) {
 /// The app's init exited: collect its status, its last output, and delete the container.
 fn reap(ctx: &Context, app: &mut App) {
     let Some(pid) = app.pid else { return };
-    let code = match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
-        Ok(WaitStatus::Exited(_, c)) => c,
-        Ok(WaitStatus::Signaled(_, s, _)) => 128 + s as i32,
-        Ok(_) => return,
-        Err(_) => 255,
+    let code = match app.reaped.take() {
+        Some(c) => c,
+        None => match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, c)) => c,
+            Ok(WaitStatus::Signaled(_, s, _)) => 128 + s as i32,
+            Ok(_) => return,
+            Err(_) => 255,
+        },
     };
     // Other processes of the container may hold the pipe: deleting kills them.
     let oom = crate::container::Context::open(ctx, &app.id)
