@@ -9,3 +9,4 @@ pub mod model;
 pub mod plot;
 pub mod report;
 pub mod stats;
+pub mod vm;

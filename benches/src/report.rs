@@ -125,7 +125,11 @@ fn ratio_cell(r: Option<Vec<f64>>) -> String {
     match r {
         Some(r) if !r.is_empty() => {
             let s = stats::summarize(&r);
-            format!("{:.2}x ({:.2}–{:.2})", s.median, s.p25, s.p75)
+            if s.median < 0.05 {
+                format!("{:.4}x ({:.4}–{:.4})", s.median, s.p25, s.p75)
+            } else {
+                format!("{:.2}x ({:.2}–{:.2})", s.median, s.p25, s.p75)
+            }
         }
         _ => "–".into(),
     }
@@ -289,7 +293,47 @@ fn write_method(md: &mut String, ctx: &Context) {
     );
 }
 
+/// `pod2`: podrt's whole pod against crun starting two containers into a pinned netns.
+fn write_pod2_target(md: &mut String, ctx: &Context, scenarios: &[ScenarioResult]) {
+    let Some(sc) = scenarios.iter().find(|s| s.name == "pod2") else {
+        return;
+    };
+    let (Some(p), Some(c)) = (sc.peer("podrt"), sc.peer("crun ×2")) else {
+        return;
+    };
+    let raw = stats::median(&stats::paired_ratios(&p.totals(), &c.totals()));
+    let mut measured = format!(
+        "podrt pod {:.2} ms, crun ×2 {:.2} ms (medians); {raw:.2}x paired median of podrt / \
+         crun ×2",
+        p.summary().median,
+        c.summary().median
+    );
+    let mut strict = raw;
+    if let (true, Some(w)) = (ctx.crun_wrapped, sc.peer("crun-wrapper")) {
+        let netv: Vec<f64> = c
+            .totals()
+            .iter()
+            .zip(w.totals())
+            .map(|(x, y)| x - 2.0 * y)
+            .collect();
+        strict = stats::median(&stats::paired_ratios(&p.totals(), &netv));
+        let _ = write!(
+            measured,
+            "; {strict:.2}x against crun ×2 minus its two wrappers (the verdict uses this)"
+        );
+    }
+    let _ = writeln!(md, "## Target (`pod2`)\n");
+    let _ = writeln!(md, "| target | measured | verdict |\n|---|---|---|");
+    let _ = writeln!(
+        md,
+        "| a whole podrt pod (own netns, veth, bridge, IP, two image rootfs) no slower than \
+         crun creating + starting two containers that merely join a netns | {measured} | {} |\n",
+        verdict(strict, 1.0)
+    );
+}
+
 fn write_targets(md: &mut String, ctx: &Context, scenarios: &[ScenarioResult]) {
+    write_pod2_target(md, ctx, scenarios);
     let Some(run) = scenarios.iter().find(|s| s.name == "run") else {
         return;
     };
@@ -388,15 +432,19 @@ fn write_scenario(md: &mut String, ctx: &Context, sc: &ScenarioResult) {
         } else {
             format!("**{}**", p.name)
         };
+        // Peers without rusage (the detached pod) show no CPU or RSS.
+        let (cpu, rss) = if p.samples.iter().all(|x| x.maxrss_kib == 0) {
+            ("–".to_string(), "–".to_string())
+        } else {
+            (
+                format!("{:.2}", p.cpu_median()),
+                format!("{:.2}", mib(p.rss_median_kib())),
+            )
+        };
         let _ = write!(
             md,
-            "| {name} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
-            s.median,
-            s.p90,
-            s.min,
-            s.max,
-            p.cpu_median(),
-            mib(p.rss_median_kib())
+            "| {name} | {:.2} | {:.2} | {:.2} | {:.2} | {cpu} | {rss} |",
+            s.median, s.p90, s.min, s.max,
         );
         if has_podrt {
             let cell = if p.name == "podrt" {
@@ -408,7 +456,34 @@ fn write_scenario(md: &mut String, ctx: &Context, sc: &ScenarioResult) {
         }
         let _ = writeln!(md);
     }
-    if has_podrt && ctx.crun_wrapped && sc.peer("crun-wrapper").is_some() {
+    if has_podrt
+        && ctx.crun_wrapped
+        && sc.peer("crun-wrapper").is_some()
+        && sc.peer("crun ×2").is_some()
+    {
+        // Two wrapped `create`s per round: subtract the wrapper twice.
+        let (c, w) = (
+            sc.peer("crun ×2")
+                .map(PeerResult::totals)
+                .unwrap_or_default(),
+            sc.peer("crun-wrapper")
+                .map(PeerResult::totals)
+                .unwrap_or_default(),
+        );
+        let netv: Vec<f64> = c.iter().zip(&w).map(|(x, y)| x - 2.0 * y).collect();
+        let podrt = sc.peer("podrt").map(PeerResult::totals).unwrap_or_default();
+        let _ = writeln!(
+            md,
+            "| crun ×2 − 2 × wrapper (same round) | {:.2} | | | | | | {} |",
+            stats::median(&netv),
+            ratio_cell(Some(stats::paired_ratios(&podrt, &netv)))
+        );
+    }
+    if has_podrt
+        && ctx.crun_wrapped
+        && sc.peer("crun-wrapper").is_some()
+        && sc.peer("crun").is_some()
+    {
         let _ = writeln!(
             md,
             "| crun − wrapper (same round) | {:.2} | | | | | | {} |",
@@ -422,15 +497,21 @@ fn write_scenario(md: &mut String, ctx: &Context, sc: &ScenarioResult) {
         .iter()
         .any(|p| p.samples.iter().any(|s| !s.steps.is_empty()))
     {
-        let steps: Vec<String> = sc.peers[0].samples[0]
-            .steps
+        let steps: Vec<String> = sc
+            .peers
             .iter()
-            .map(|(n, _)| n.clone())
-            .collect();
+            .flat_map(|p| p.samples.first())
+            .find(|s| !s.steps.is_empty())
+            .map(|s| s.steps.iter().map(|(n, _)| n.clone()).collect())
+            .unwrap_or_default();
         let _ = writeln!(md, "Wall time of each step, median (max), ms:\n");
         let _ = writeln!(md, "| peer | {} |", steps.join(" | "));
         let _ = writeln!(md, "|---|{}", "---:|".repeat(steps.len()));
-        for p in sc.peers.iter().filter(|p| !p.floor) {
+        for p in sc
+            .peers
+            .iter()
+            .filter(|p| !p.floor && p.samples.iter().any(|s| !s.steps.is_empty()))
+        {
             let cells: Vec<String> = steps
                 .iter()
                 .map(|st| {
@@ -442,13 +523,56 @@ fn write_scenario(md: &mut String, ctx: &Context, sc: &ScenarioResult) {
         }
         let _ = writeln!(md);
     }
-    write_predecessors(md, sc);
+    if sc.name == "scale" {
+        write_scale_flatness(md, sc);
+    }
+    if sc.name != "scale" {
+        write_predecessors(md, sc);
+    }
     let _ = writeln!(
         md,
         "Commands (`$WORK` is the temp dir, ID is fresh per run):\n"
     );
     for p in &sc.peers {
         let _ = writeln!(md, "- {}: {}", p.name, p.command);
+    }
+    let _ = writeln!(md);
+}
+
+/// `scale`: does the cost per container stay flat as N grows?
+fn write_scale_flatness(md: &mut String, sc: &ScenarioResult) {
+    let _ = writeln!(
+        md,
+        "Flatness: median time per container at N=50 (and N=10) over N=1, same runtime; and \
+         the median wall time of the 50th container against the first of the same round:\n"
+    );
+    let _ = writeln!(
+        md,
+        "| runtime | per container N=1 ms | N=10 / N=1 | N=50 / N=1 | 50th / 1st start (N=50) |"
+    );
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|");
+    for rt in ["podrt", "crun", "runc"] {
+        let get = |n: u32| sc.peer(&format!("{rt} N={n}"));
+        let (Some(p1), Some(p10), Some(p50)) = (get(1), get(10), get(50)) else {
+            continue;
+        };
+        let m1 = p1.summary().median;
+        let last_first: Vec<f64> = p50
+            .samples
+            .iter()
+            .filter_map(|s| {
+                let f = s.steps.iter().find(|(n, _)| n == "first")?.1;
+                let l = s.steps.iter().find(|(n, _)| n == "last")?.1;
+                Some(l / f)
+            })
+            .collect();
+        let _ = writeln!(
+            md,
+            "| {rt} | {m1:.2} | {:.2}x | {:.2}x | {:.2}x |",
+            p10.summary().median / m1,
+            p50.summary().median / m1,
+            stats::median(&last_first)
+        );
     }
     let _ = writeln!(md);
 }

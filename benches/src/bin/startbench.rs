@@ -1,5 +1,6 @@
 //! `startbench`: end-to-end start latency of `podrt` against `runc`, `crun` and kernel floors,
-//! on one busybox `/bin/true` bundle, peers interleaved round by round. Writes
+//! on one busybox `/bin/true` bundle, peers interleaved round by round; opt-in scenarios add a
+//! two-container pod, N detached starts, a TCG VM boot and the nginx-php example pod. Writes
 //! `docs/benchmarks.md` and `docs/start-latency.svg`.
 //!
 //! ```text
@@ -42,9 +43,21 @@ struct Args {
     warmup: u32,
     /// Comma-separated: `run` (RUNTIME run), `lifecycle` (create, start, wait, delete),
     /// `floors` (exec of /bin/true, unshare with six namespaces, the crun wrapper alone;
-    /// measured inside the `run` rounds when both are selected)
+    /// measured inside the `run` rounds when both are selected); opt-in: `pod2` (a
+    /// two-container pod vs two containers joining a pinned netns), `scale` (N = 1, 10, 50
+    /// detached starts), `vmboot` (qemu TCG boot to a marker), `nginxphp` (the example pod to
+    /// its first HTTP 200)
     #[arg(long, value_delimiter = ',', default_value = "run,lifecycle,floors")]
     scenarios: Vec<String>,
+    /// Counted rounds of the `scale` scenario (each round starts 61 containers per runtime)
+    #[arg(long, default_value_t = 5)]
+    scale_runs: u32,
+    /// Counted rounds of the `vmboot` scenario (seconds each)
+    #[arg(long, default_value_t = 5)]
+    vm_runs: u32,
+    /// Counted rounds of the `nginxphp` scenario
+    #[arg(long, default_value_t = 10)]
+    nginx_runs: u32,
     /// Where benchmarks.md and start-latency.svg go
     #[arg(long)]
     out: Option<PathBuf>,
@@ -151,6 +164,12 @@ enum Action {
     Pod2,
     /// create + start of two `sleep` containers joining the pinned netns.
     Pair(usize),
+    /// `run --detach` (`run -d`) of N `sleep` containers one after another.
+    Scale(usize, usize),
+    /// qemu (TCG) boot of the 6.1 kernel to the initramfs marker.
+    VmBoot,
+    /// `podrt run --detach` of examples/nginx-php/pod.yml until /index.php answers 200.
+    NginxPhp,
 }
 
 #[derive(Debug)]
@@ -167,6 +186,23 @@ struct Bench {
     id_prefix: String,
     /// `pod2`: what the pod and pair peers need (built only when selected).
     pod2: Option<Pod2Setup>,
+    /// `scale`: a bundle running `sleep 3600` in its own namespaces.
+    sleep_bundle: Option<PathBuf>,
+    /// `vmboot`: the qemu command line.
+    qemu: Option<Vec<String>>,
+    /// `nginxphp`: the manifest template, the image store, bridge and subnet.
+    nginx: Option<NginxSetup>,
+}
+
+#[derive(Debug)]
+struct NginxSetup {
+    /// examples/nginx-php/pod.yml with `NAME` for the pod's name and a free hostPort.
+    template: String,
+    store: PathBuf,
+    bridge: String,
+    subnet: String,
+    root: PathBuf,
+    host_port: u16,
 }
 
 /// Everything `pod2` builds outside the timed region.
@@ -225,6 +261,53 @@ impl Bench {
                     ])
                 )
             }
+            Action::NginxPhp => {
+                let n = self.nginx.as_ref().expect("nginxphp setup");
+                format!(
+                    "`{} --root $WORK/nginx/root run --detach --bridge {} --subnet {} \
+                     --image-store $WORK/nginx/store POD.yml` (POD.yml: \
+                     examples/nginx-php/pod.yml with its own name and hostPort {}; both images \
+                     imported into the temp store before the rounds), timed until `GET \
+                     /index.php` at the pod IP port 80 answers 200 with php's `hello from php` in the body (the IP read from the pod's \
+                     `pod.json`; one try every 2 ms); `pod stop NAME` after the timed region",
+                    self.runtimes[0].bin.display(),
+                    n.bridge,
+                    n.subnet,
+                    n.host_port
+                )
+            }
+            Action::VmBoot => {
+                let argv = self.qemu.as_ref().expect("vmboot setup");
+                format!(
+                    "`{}`, timed from spawn until `{}` appears on qemu's stdout (a pipe); \
+                     the guest then powers off (qemu is killed by PID if it has not exited \
+                     10 s later). initramfs (`newc`, written by the harness): static busybox, \
+                     `/dev/console`, and `/init` = `{}`",
+                    argv.iter()
+                        .map(|a| show_argv(&[a.into()]))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    podrt_benches::vm::MARKER,
+                    podrt_benches::vm::INIT
+                        .lines()
+                        .skip(1)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )
+            }
+            Action::Scale(i, n) => {
+                let rt = &self.runtimes[*i];
+                let b = self
+                    .sleep_bundle
+                    .as_ref()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                format!(
+                    "{n} × `{}` one after another (bundle args `sleep 3600`); then, untimed, \
+                     `delete --force ID` for each",
+                    show_argv(&Self::scale_argv(rt, &b, "ID"))
+                )
+            }
             Action::Pair(i) => {
                 let rt = &self.runtimes[*i];
                 let p2 = self.pod2.as_ref().expect("pod2 setup");
@@ -277,7 +360,160 @@ impl Bench {
             Action::Lifecycle(i) => self.lifecycle(&self.runtimes[*i], id, &bundle, &log),
             Action::Pod2 => self.pod2_once(id, &log),
             Action::Pair(i) => self.pair_once(&self.runtimes[*i], id, &log),
+            Action::Scale(i, n) => self.scale_once(&self.runtimes[*i], *n, id, &log),
+            Action::NginxPhp => self.nginx_once(id, &log),
+            Action::VmBoot => {
+                let argv = self.qemu.as_ref().expect("vmboot setup");
+                let wall = podrt_benches::vm::boot_once(argv, Duration::from_secs(120))?;
+                Ok(Sample {
+                    total_ms: ms(wall),
+                    ..Sample::default()
+                })
+            }
         }
+    }
+
+    fn scale_argv(rt: &Runtime, bundle: &str, id: &str) -> Vec<OsString> {
+        let detach = if rt.name == "podrt" { "--detach" } else { "-d" };
+        rt.argv(&["run", detach, "--bundle", bundle, id], true)
+    }
+
+    /// N detached runs one after another; the sample is the mean time per container, the steps
+    /// the first and the last container's time and the total. Kill and delete untimed.
+    fn scale_once(&self, rt: &Runtime, n: usize, id: &str, log: &Path) -> Result<Sample> {
+        let b = self
+            .sleep_bundle
+            .as_ref()
+            .expect("scale bundle")
+            .to_string_lossy()
+            .into_owned();
+        let ids: Vec<String> = (0..n).map(|k| format!("{id}-{k}")).collect();
+        let mut cpu = Duration::ZERO;
+        let mut rss = 0;
+        let mut walls = Vec::new();
+        let start = Instant::now();
+        let mut result = Ok(());
+        for cid in &ids {
+            match run_measured(&Self::scale_argv(rt, &b, cid), &[], log) {
+                Ok(o) => {
+                    cpu += o.cpu;
+                    rss = rss.max(o.maxrss_kib);
+                    walls.push(ms(o.wall));
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        let total = start.elapsed();
+        for cid in &ids[..walls.len().min(ids.len())] {
+            let argv = rt.argv(&["delete", "--force", cid], false);
+            let o = Command::new(&argv[0]).args(&argv[1..]).output()?;
+            if !o.status.success() {
+                bail!(
+                    "{} delete --force {cid}: {}",
+                    rt.name,
+                    String::from_utf8_lossy(&o.stderr).trim_end()
+                );
+            }
+        }
+        measure::reap_strays();
+        result?;
+        #[allow(clippy::cast_precision_loss)]
+        let per = ms(total) / n as f64;
+        Ok(Sample {
+            total_ms: per,
+            cpu_ms: ms(cpu),
+            maxrss_kib: rss,
+            steps: vec![
+                ("first".into(), walls[0]),
+                ("last".into(), walls[walls.len() - 1]),
+                ("total".into(), ms(total)),
+            ],
+            ..Sample::default()
+        })
+    }
+
+    /// The nginx-php pod, timed from spawn to the first 200 of /index.php through nginx.
+    fn nginx_once(&self, id: &str, log: &Path) -> Result<Sample> {
+        let n = self.nginx.as_ref().expect("nginxphp setup");
+        let name = id.to_ascii_lowercase();
+        let manifest = self.work.join(format!("{name}.yml"));
+        fs::write(&manifest, n.template.replace("NAME", &name))?;
+        let state = n.root.join("pods").join(&name).join("pod.json");
+        let argv: Vec<OsString> = vec![
+            self.runtimes[0].bin.clone().into(),
+            "--root".into(),
+            n.root.clone().into(),
+            "run".into(),
+            "--detach".into(),
+            "--bridge".into(),
+            n.bridge.clone().into(),
+            "--subnet".into(),
+            n.subnet.clone().into(),
+            "--image-store".into(),
+            n.store.clone().into(),
+            manifest.clone().into(),
+        ];
+        let out = fs::File::create(log)?;
+        let start = Instant::now();
+        let mut child = Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(std::process::Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| format!("spawn {}", show_argv(&argv)))?;
+        let deadline = start + Duration::from_secs(60);
+        let mut ip: Option<String> = None;
+        let result = loop {
+            if ip.is_none() {
+                ip = fs::read(&state)
+                    .ok()
+                    .and_then(|t| serde_json::from_slice::<serde_json::Value>(&t).ok())
+                    .and_then(|v| v.get("ip")?.as_str().map(str::to_string));
+            }
+            if let Some(ip) = &ip {
+                if http_status(ip, 80, "/index.php", "hello from php") == Some(200) {
+                    break Ok(start.elapsed());
+                }
+            }
+            if let Some(st) = child.try_wait()? {
+                if !st.success() {
+                    break Err(anyhow::anyhow!(
+                        "`{}` failed ({st}); its output:\n{}",
+                        show_argv(&argv),
+                        fs::read_to_string(log).unwrap_or_default()
+                    ));
+                }
+            }
+            if Instant::now() > deadline {
+                break Err(anyhow::anyhow!(
+                    "pod {name}: no 200 from /index.php in 60 s"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        let _ = Command::new(&self.runtimes[0].bin)
+            .arg("--root")
+            .arg(&n.root)
+            .args(["pod", "stop", &name])
+            .output();
+        let t = Instant::now();
+        while child.try_wait()?.is_none() {
+            if t.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                let _ = child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = fs::remove_file(&manifest);
+        Ok(Sample {
+            total_ms: ms(result?),
+            ..Sample::default()
+        })
     }
 
     fn pod_run_argv(&self, manifest: &str) -> Vec<OsString> {
@@ -488,6 +724,69 @@ impl Bench {
     }
 }
 
+/// Status code of `GET path` on ip:port (HTTP/1.0), or None on any failure.
+fn http_status(ip: &str, port: u16, path: &str, body_must: &str) -> Option<u16> {
+    use std::io::{Read as _, Write as _};
+    let addr: std::net::SocketAddr = format!("{ip}:{port}").parse().ok()?;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {ip}\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).ok()?;
+    let text = String::from_utf8_lossy(&resp);
+    let code: u16 = text.split_whitespace().nth(1)?.parse().ok()?;
+    // A 200 must carry the page php renders, so a static fallback cannot pass.
+    (code != 200 || text.contains(body_must)).then_some(code)
+}
+
+/// A TCP port nobody listens on right now (bind port 0, read it, close).
+fn free_port() -> Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// Import the nginx-php images into a temp store and prepare the manifest template.
+fn nginx_setup(work: &Path, podrt: &Path, ws: &Path) -> Result<NginxSetup> {
+    let dir = work.join("nginx");
+    fs::create_dir_all(&dir)?;
+    let store = dir.join("store");
+    let text = fs::read_to_string(ws.join("examples/nginx-php/pod.yml"))
+        .context("read examples/nginx-php/pod.yml")?;
+    for line in text.lines() {
+        if let Some(img) = line.trim().strip_prefix("image: ") {
+            let o = Command::new(podrt)
+                .arg("image")
+                .arg("--image-store")
+                .arg(&store)
+                .args(["import", img])
+                .output()?;
+            if !o.status.success() {
+                bail!(
+                    "import {img}: {}",
+                    String::from_utf8_lossy(&o.stderr).trim_end()
+                );
+            }
+        }
+    }
+    let host_port = free_port()?;
+    let template = text
+        .replace("name: nginx-php\n  labels", "name: NAME\n  labels")
+        .replace("hostPort: 8080", &format!("hostPort: {host_port}"));
+    if !template.contains("name: NAME") {
+        bail!("examples/nginx-php/pod.yml: could not set the pod name");
+    }
+    let n = std::process::id() % 250;
+    Ok(NginxSetup {
+        template,
+        store,
+        bridge: format!("pn{}", std::process::id()),
+        subnet: format!("10.251.{n}.0/24"),
+        root: dir.join("root-pods"),
+        host_port,
+    })
+}
+
 /// Whether a pod's `pod.json` says the pod and every app are running.
 fn pod_running(state: &Path) -> bool {
     let Ok(text) = fs::read(state) else {
@@ -592,6 +891,34 @@ fn pod2_setup(work: &Path, busybox: &Path, podrt: &Path, prefix: &str) -> Result
         subnet: format!("10.250.{n}.0/24"),
         root: dir.join("root-pods"),
     })
+}
+
+/// Stop any nginx pod left and check its bridge is gone.
+fn nginx_clean(bench: &Bench) -> Vec<String> {
+    let Some(n) = &bench.nginx else {
+        return Vec::new();
+    };
+    let mut problems = Vec::new();
+    if let Ok(entries) = fs::read_dir(n.root.join("pods")) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            problems.push(format!("pod {name} still there; stopping it"));
+            let _ = Command::new(&bench.runtimes[0].bin)
+                .arg("--root")
+                .arg(&n.root)
+                .args(["pod", "stop", &name])
+                .output();
+        }
+    }
+    let links = Command::new("ip")
+        .args(["-o", "link"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    if links.contains(&format!(" {}:", n.bridge)) {
+        problems.push(format!("bridge {} left behind", n.bridge));
+    }
+    problems
 }
 
 /// Remove the pinned netns and anything pods left; report leaks of the bridge and netns.
@@ -807,8 +1134,20 @@ fn main() {
 fn real_main() -> Result<()> {
     let args = Args::parse();
     for s in &args.scenarios {
-        if !["run", "lifecycle", "floors", "pod2"].contains(&s.as_str()) {
-            bail!("unknown scenario {s:?}: use run, lifecycle, floors, pod2");
+        if ![
+            "run",
+            "lifecycle",
+            "floors",
+            "pod2",
+            "scale",
+            "vmboot",
+            "nginxphp",
+        ]
+        .contains(&s.as_str())
+        {
+            bail!(
+                "unknown scenario {s:?}: use run, lifecycle, floors, pod2, scale, vmboot, nginxphp"
+            );
         }
     }
     let want = |s: &str| args.scenarios.iter().any(|x| x == s);
@@ -865,11 +1204,33 @@ fn real_main() -> Result<()> {
         work: work.clone(),
         id_prefix: id_prefix.clone(),
         pod2: None,
+        sleep_bundle: None,
+        qemu: None,
+        nginx: None,
     };
+    if want("vmboot") {
+        let kernel = podrt_benches::vm::find_kernel()?;
+        let initrd = podrt_benches::vm::build_initramfs(&work, &busybox)?;
+        bench.qemu = Some(podrt_benches::vm::qemu_argv(&kernel, &initrd));
+    }
+    if want("scale") {
+        bench.sleep_bundle = Some(bundle::build_busybox_bundle(
+            &work.join("scale"),
+            &busybox,
+            &podrt,
+            &["sleep", "3600"],
+        )?);
+    }
     let mut setup_problem = None;
     if want("pod2") {
         match pod2_setup(&work, &busybox, &podrt, &id_prefix) {
             Ok(p) => bench.pod2 = Some(p),
+            Err(e) => setup_problem = Some(e),
+        }
+    }
+    if want("nginxphp") && setup_problem.is_none() {
+        match nginx_setup(&work, &podrt, &ws) {
+            Ok(n) => bench.nginx = Some(n),
             Err(e) => setup_problem = Some(e),
         }
     }
@@ -884,6 +1245,7 @@ fn real_main() -> Result<()> {
     let work_fs = machine::fs_type(&work);
     // Clean up whatever happened.
     let mut problems = pod2_clean(&bench);
+    problems.extend(nginx_clean(&bench));
     for rt in &bench.runtimes {
         problems.extend(rt.clean());
     }
@@ -1082,7 +1444,7 @@ fn run_all(
     }
     if want("pod2") {
         let mut peers = vec![Peer {
-            name: "podrt pod".into(),
+            name: "podrt".into(),
             floor: false,
             action: Action::Pod2,
         }];
@@ -1099,7 +1461,7 @@ fn run_all(
             rng,
             "pod2",
             "Two busybox containers running `sleep 3600` that share one network namespace, \
-             timed from spawn until both run. `podrt pod`: `podrt run --detach pod.yml` builds \
+             timed from spawn until both run. `podrt` (the pod): `podrt run --detach pod.yml` builds \
              the whole pod (pinned ipc/uts namespaces, its own netns, veth into a bridge, an IP, \
              two overlay rootfs from the image store, two apps) and is timed until its \
              `pod.json` says the pod and both apps are `running` (polled every 0.2 ms; see the \
@@ -1107,10 +1469,102 @@ fn run_all(
              `start` of container a, then of container b, both joining a network namespace \
              pinned before the rounds (no interfaces, no IP, no image: a plain bundle \
              directory), timed until the second `start` returns. Teardown (`pod stop`; `kill` \
-             + `delete --force`) is outside the timed region.",
+             + `delete --force`) is outside the timed region. crun's two `create`s go through \
+             the wrapper, so the `crun ×2 − 2 × wrapper` row subtracts it twice.\n\n\
+             **Why not until `run --detach` returns:** with this podrt, `podrt run --detach \
+             pod.yml` does not return while the pod runs. Its parent reads the monitor's notify \
+             pipe to EOF, and the monitor, after writing `started ...`, keeps the write end \
+             open for the pod's lifetime (runtime/src/pod/supervisor.rs, `detach`: the parent \
+             should stop at the first line, or the monitor drop the pipe after writing). The \
+             pod itself is fully up at that point; the harness therefore stops the clock when \
+             `pod.json` (saved right after the `started` message is written) shows the pod and \
+             both apps `running`, and ends the parent by PID after `pod stop` if it has not \
+             exited. podrt's CPU and RSS are not shown: the detached monitor is not our \
+             child.",
             &peers,
             args.warmup,
             args.runs,
+        )?);
+    }
+    if want("scale") {
+        let mut peers = Vec::new();
+        for n in [1, 10, 50] {
+            for i in runtimes() {
+                peers.push(Peer {
+                    name: format!("{} N={n}", bench.runtimes[i].name),
+                    floor: false,
+                    action: Action::Scale(i, n),
+                });
+            }
+        }
+        out.push(run_scenario(
+            bench,
+            rng,
+            "scale",
+            "N = 1, 10, 50 containers running `sleep 3600` (own namespaces), started one after \
+             another with `podrt run --detach` / `runc run -d` / `crun run -d` (crun through its \
+             wrapper), all left running until the N-th is up; the number is the **mean time per \
+             container** (total / N). CPU is the sum, peak RSS the largest `ru_maxrss` of the N \
+             runtime processes. Then all N are deleted (`delete --force`, untimed). Every \
+             (runtime, N) pair is one peer, interleaved and shuffled like the rest.",
+            &peers,
+            args.warmup.min(1),
+            args.scale_runs,
+        )?);
+    }
+    if want("vmboot") {
+        let mut peers = vec![Peer {
+            name: "VM boot (TCG)".into(),
+            floor: false,
+            action: Action::VmBoot,
+        }];
+        peers.extend(runtimes().take(2).map(|i| Peer {
+            name: bench.runtimes[i].name.into(),
+            floor: false,
+            action: Action::Run(i),
+        }));
+        out.push(run_scenario(
+            bench,
+            rng,
+            "vmboot",
+            "A VM boot to a userspace marker: qemu, q35 machine, TCG (software emulation), 1 \
+             vCPU, 512 MiB, Debian's stock 6.1 kernel (bzImage) and a 2 MiB initramfs whose \
+             `/init` prints a marker and powers off. KVM cannot boot a stock kernel on this host \
+             (`/dev/kvm` is a nested software module: `-cpu host` aborts on MSR 0x10a, other \
+             models hang), so this is the TCG number, not what a microVM costs on real \
+             hardware (Firecracker promises guest init within 125 ms under KVM). `podrt` and \
+             `crun` run the `/bin/true` bundle (`RUNTIME run ID`, as in scenario `run`) in the \
+             same rounds, for scale.",
+            &peers,
+            0,
+            args.vm_runs,
+        )?);
+    }
+    if want("nginxphp") {
+        let peers = vec![Peer {
+            name: "podrt".into(),
+            floor: false,
+            action: Action::NginxPhp,
+        }];
+        out.push(run_scenario(
+            bench,
+            rng,
+            "nginxphp",
+            "The reference pod (examples/nginx-php/pod.yml: php-fpm + nginx from a Debian \
+             bookworm image, probes, resource limits, a hostPort), timed from spawning \
+             `podrt run --detach` to the first HTTP 200 of `/index.php` fetched from the pod IP \
+             (nginx → php-fpm over 127.0.0.1:9000 inside the pod). The HTTP client is the \
+             harness's own (plain `TcpStream`, HTTP/1.0, one try every 2 ms, from the host to \
+             the pod IP over podrt's bridge). **podrt alone:** the podman peers (`podman kube \
+             play` of the same manifest with crun and runc) are not measured: podman 4.3 \
+             publishes a hostPort only on a netavark bridge network, which adds iptables NAT \
+             chains and turns on IP forwarding host-wide; on this shared machine that is not \
+             ours to change, and `--network none` would leave no pod IP to fetch from. Same \
+             `pod.json` caveat as in `pod2`: the clock does not wait for `run --detach` to \
+             return.",
+            &peers,
+            1,
+            args.nginx_runs,
         )?);
     }
     Ok(out)
