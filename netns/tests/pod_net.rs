@@ -63,7 +63,17 @@ fn child_main(req: &str) -> ! {
     for i in 0..req.cycles {
         let net = setup(&req.cfg, &req.pod, &req.pod, &req.ports, &req.etc_dir)
             .unwrap_or_else(|e| panic!("cycle {i}: setup: {}", chain(&e)));
-        let (ok, out) = sh(&["busybox", "ping", "-c", "1", "-W", "2", &net.ip.to_string()]);
+        // Up to 3 single pings: under concurrent setup/teardown cycles a first echo request was
+        // seen lost once (CI, 2026-11-23; see the issue note). A reply proves reachability.
+        let ip = net.ip.to_string();
+        let mut reply = sh(&["busybox", "ping", "-c", "1", "-W", "2", &ip]);
+        for _ in 0..2 {
+            if reply.0 {
+                break;
+            }
+            reply = sh(&["busybox", "ping", "-c", "1", "-W", "2", &ip]);
+        }
+        let (ok, out) = reply;
         assert!(ok, "cycle {i}: ping {}: {out}", net.ip);
         teardown(&req.cfg, &req.pod)
             .unwrap_or_else(|e| panic!("cycle {i}: teardown: {}", chain(&e)));
@@ -704,7 +714,9 @@ fn preexisting_bridge_is_left_alone(ctx: &mut Ctx) {
     assert_eq!(fs::read_to_string(&localnet).unwrap().trim(), "0");
     let net = ctx.setup("guest", &[tcp(free_port())]).unwrap();
     assert_eq!(fs::read_to_string(&localnet).unwrap().trim(), "1");
-    let (ok, out) = sh(&["busybox", "ping", "-c", "1", "-W", "2", &net.ip.to_string()]);
+    // Up to 3 echo requests: under concurrent setup/teardown cycles a first packet was seen lost
+    // once (CI, 2026-11-23); see the issue note. Any reply proves the pod is reachable.
+    let (ok, out) = sh(&["busybox", "ping", "-c", "3", "-w", "6", &net.ip.to_string()]);
     assert!(ok, "{out}");
     teardown(&ctx.cfg, "guest").unwrap();
     assert!(link_exists(&br), "an admin's bridge was deleted");
