@@ -268,3 +268,37 @@ fn oom_kill_is_reported_with_the_limit() {
         out.assert_stderr_contains(&["out of memory (limit 33554432 bytes"]);
     }
 }
+
+#[test]
+fn cpuset_outside_the_machine_is_refused_cleanly() {
+    // The kernel refuses a cpuset naming CPUs the machine does not have: create fails naming
+    // the value, and the leak check proves nothing (cgroup, state dir, process) stays.
+    let mut t = Ctx::new();
+    t.bundle.args(&["true"]);
+    t.bundle.config_mut()["linux"]["resources"]["cpu"] = json!({"cpus": "4000-4095"});
+    t.bundle.write();
+    let out = t.cmd(&["create", "--bundle", t.bundle.path_str(), &t.id]);
+    out.assert_fail();
+    if t.rt.is_podrt() {
+        out.assert_stderr_contains(&["4000-4095"]);
+    }
+}
+
+#[test]
+fn memory_limit_below_usage_is_refused_by_update() {
+    // v1 refuses a memory limit below what the cgroup already uses (EBUSY): update fails naming
+    // the limit, and the container keeps running with its old limit.
+    require!(Feature::CgroupV1);
+    let mut t = Ctx::new();
+    t.bundle.args(&["sleep", "1000"]);
+    t.bundle.config_mut()["linux"]["resources"]["memory"] = json!({"limit": 67108864});
+    let pid = t.up();
+    let out = t.cmd(&["update", "--memory", "4096", &t.id]);
+    out.assert_fail();
+    if t.rt.is_podrt() {
+        out.assert_stderr_contains(&["memory.limit_in_bytes", "4096"]);
+    }
+    let mem = v1_cgroup_dir(pid, "memory").expect("memory cgroup");
+    assert_eq!(read(&mem, "memory.limit_in_bytes"), "67108864");
+    t.down();
+}

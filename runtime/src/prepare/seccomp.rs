@@ -828,10 +828,7 @@ mod syscall_table {
 pub fn features() -> serde_json::Value {
     serde_json::json!({
         "enabled": true,
-        "actions": [
-            "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
-            "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"
-        ],
+        "actions": available_actions(),
         "operators": [
             "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
             "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"
@@ -844,6 +841,32 @@ pub fn features() -> serde_json::Value {
             "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"
         ]
     })
+}
+
+/// The actions `compile` accepts that this kernel offers (/proc/sys/kernel/seccomp/actions_avail,
+/// as `podrt check` reads it); all of them when the file is missing (kernels before 4.14 lack
+/// the file, not the basic actions).
+fn available_actions() -> Vec<&'static str> {
+    const ACTIONS: [(&str, &str); 8] = [
+        ("SCMP_ACT_ALLOW", "allow"),
+        ("SCMP_ACT_ERRNO", "errno"),
+        ("SCMP_ACT_KILL", "kill_thread"),
+        ("SCMP_ACT_KILL_PROCESS", "kill_process"),
+        ("SCMP_ACT_KILL_THREAD", "kill_thread"),
+        ("SCMP_ACT_LOG", "log"),
+        ("SCMP_ACT_TRACE", "trace"),
+        ("SCMP_ACT_TRAP", "trap"),
+    ];
+    let avail = std::fs::read_to_string("/proc/sys/kernel/seccomp/actions_avail").ok();
+    ACTIONS
+        .iter()
+        .filter(|(_, k)| {
+            avail
+                .as_deref()
+                .is_none_or(|a| a.split_whitespace().any(|w| w == *k))
+        })
+        .map(|(o, _)| *o)
+        .collect()
 }
 
 fn native_arch_name() -> &'static str {
