@@ -12,6 +12,25 @@ use podrt_runtime::container::{
     self, create::CreateOptions, exec::ExecOptions, lifecycle, Context,
 };
 
+/// `println!` that ends podrt quietly with 141 (what SIGPIPE does to a C or Go runtime) when
+/// the reader went away (`podrt state ID | grep -q running`) instead of panicking.
+macro_rules! print_line {
+    ($($arg:tt)*) => {
+        print_stdout(format_args!($($arg)*))
+    };
+}
+
+fn print_stdout(args: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        eprintln!("podrt: write to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Err(e) = podrt_runtime::logging::init(
@@ -103,7 +122,7 @@ fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Pod(p) => pod_command(&ctx, p),
         Command::State { id } => {
             let v = lifecycle::state(&ctx, id)?;
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            print_line!("{}", serde_json::to_string_pretty(&v)?);
             Ok(0)
         }
         Command::Kill { id, signal, all } => {
@@ -194,7 +213,7 @@ fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Image(a) => Ok(podrt_runtime::cli::image::run(a)?),
         Command::Features => {
             let v = podrt_runtime::cli::features::features();
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            print_line!("{}", serde_json::to_string_pretty(&v)?);
             Ok(0)
         }
         Command::Spec { bundle } => {
@@ -217,17 +236,20 @@ fn pod_command(ctx: &Context, p: &podrt_runtime::cli::PodCommand) -> Result<i32>
         PodCommand::List { format } => {
             let pods = podrt_runtime::pod::list(&ctx.root);
             if *format == Format::Json {
-                println!("{}", serde_json::to_string(&pods)?);
+                print_line!("{}", serde_json::to_string(&pods)?);
                 return Ok(0);
             }
-            println!(
+            print_line!(
                 "{:<20} {:<14} {:<16} {:<8} CREATED",
-                "NAME", "PHASE", "IP", "APPS"
+                "NAME",
+                "PHASE",
+                "IP",
+                "APPS"
             );
             for p in pods {
                 let ready = p.apps.iter().filter(|a| !a.init && a.ready).count();
                 let total = p.apps.iter().filter(|a| !a.init).count();
-                println!(
+                print_line!(
                     "{:<20} {:<14} {:<16} {:<8} {}",
                     p.name,
                     p.phase,
@@ -240,7 +262,7 @@ fn pod_command(ctx: &Context, p: &podrt_runtime::cli::PodCommand) -> Result<i32>
         }
         PodCommand::Inspect { name } => {
             let st = podrt_runtime::pod::inspect(&ctx.root, name)?;
-            println!("{}", serde_json::to_string_pretty(&st)?);
+            print_line!("{}", serde_json::to_string_pretty(&st)?);
             Ok(0)
         }
         PodCommand::Stop { name, force } => {
@@ -380,7 +402,7 @@ fn list(ctx: &Context, format: Format, quiet: bool) -> Result<()> {
 fn ps(ctx: &Context, id: &str, format: Format, ps_args: &[String]) -> Result<()> {
     let pids = lifecycle::pids(ctx, id)?;
     if format == Format::Json {
-        println!("{}", serde_json::to_string(&pids)?);
+        print_line!("{}", serde_json::to_string(&pids)?);
         return Ok(());
     }
     let args: Vec<String> = if ps_args.is_empty() {
@@ -406,14 +428,14 @@ fn ps(ctx: &Context, id: &str, format: Format, ps_args: &[String]) -> Result<()>
         .split_whitespace()
         .position(|h| h == "PID")
         .context("ps output has no PID column")?;
-    println!("{header}");
+    print_line!("{header}");
     for l in lines {
         let pid: Option<i32> = l
             .split_whitespace()
             .nth(pid_col)
             .and_then(|p| p.parse().ok());
         if pid.is_some_and(|p| pids.contains(&p)) {
-            println!("{l}");
+            print_line!("{l}");
         }
     }
     Ok(())

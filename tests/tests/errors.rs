@@ -347,3 +347,30 @@ fn concurrent_creates() {
     );
     assert_eq!(pids.len(), 8);
 }
+
+/// A reader that goes away (`podrt state ID | grep -q created`) ends the runtime the way
+/// SIGPIPE ends runc: status 141 (128 + SIGPIPE), no panic message.
+#[test]
+fn closed_stdout_pipe() {
+    let t = Ctx::new();
+    t.create().assert_ok();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let stderr_path = t.dir().join("state.stderr");
+    let mut cmd = t.command(&["state", &t.id]);
+    cmd.stdout(writer)
+        .stderr(fs::File::create(&stderr_path).unwrap());
+    let mut child = cmd.spawn().unwrap();
+    drop(cmd);
+    let status = podrt_tests::runtime::wait_timeout(&mut child, Duration::from_secs(10))
+        .expect("state with a closed stdout did not finish");
+    let code = std::os::unix::process::ExitStatusExt::signal(&status)
+        .map_or_else(|| status.code().unwrap_or(-1), |s| 128 + s);
+    let stderr = fs::read_to_string(&stderr_path).unwrap();
+    assert_eq!(
+        code, 141,
+        "state into a closed pipe: {status:?}, stderr: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+    t.cmd(&["delete", "--force", &t.id]).assert_ok();
+}

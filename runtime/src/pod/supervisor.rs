@@ -115,7 +115,12 @@ pub fn detach(
             }
             let msg = msg.trim();
             if msg.starts_with("started") {
-                println!("{}", msg.trim_start_matches("started").trim());
+                // Ignore a closed stdout: the pod is running either way.
+                let _ = writeln!(
+                    std::io::stdout().lock(),
+                    "{}",
+                    msg.trim_start_matches("started").trim()
+                );
                 Ok(0)
             } else {
                 let _ = waitpid(Pid::from_raw(pid), None);
@@ -659,7 +664,13 @@ fn drain_output(app: &mut App, to_eof: bool) {
     }
     if app.pipe.is_none() && !app.partial.is_empty() {
         let rest = std::mem::take(&mut app.partial);
-        println!("[{}] {}", app.name, String::from_utf8_lossy(&rest));
+        // A closed stdout must not take the supervisor down: the log file has the line.
+        let _ = writeln!(
+            std::io::stdout().lock(),
+            "[{}] {}",
+            app.name,
+            String::from_utf8_lossy(&rest)
+        );
     }
 }
 
