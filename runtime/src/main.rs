@@ -6,7 +6,6 @@ use std::os::fd::AsFd;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
-use clap::Parser;
 use podrt_runtime::cli::{Cli, Command, Format, LogFormat};
 use podrt_runtime::container::{
     self, create::CreateOptions, exec::ExecOptions, lifecycle, Context,
@@ -32,23 +31,22 @@ fn print_stdout(args: std::fmt::Arguments<'_>) {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if let Err(e) = podrt_runtime::logging::init(
-        cli.log.as_deref(),
-        cli.log_format == LogFormat::Json,
-        cli.debug,
-    ) {
+    let cli = podrt_runtime::cli::parse();
+    let g = &cli.global;
+    if let Err(e) =
+        podrt_runtime::logging::init(g.log.as_deref(), g.log_format == LogFormat::Json, g.debug)
+    {
         eprintln!("podrt: {e}");
         return ExitCode::from(1);
     }
-    if cli.timings || std::env::var_os("PODRT_TIMINGS").is_some_and(|v| v == "1") {
+    if g.timings || std::env::var_os("PODRT_TIMINGS").is_some_and(|v| v == "1") {
         podrt_runtime::timings::enable();
     }
     let code = match dispatch(&cli) {
         Ok(code) => code,
         Err(e) => {
             let msg = error_message(&e);
-            if cli.log.is_some() {
+            if g.log.is_some() {
                 tracing::error!("{msg}");
             }
             eprintln!("podrt: {msg}");
@@ -74,11 +72,12 @@ fn error_message(e: &anyhow::Error) -> String {
 }
 
 fn dispatch(cli: &Cli) -> Result<i32> {
-    if cli.systemd_cgroup {
+    let g = &cli.global;
+    if g.systemd_cgroup {
         bail!("--systemd-cgroup is not supported yet: podrt manages cgroups through cgroupfs");
     }
     let ctx = Context {
-        root: cli.root.clone(),
+        root: g.root.clone(),
     };
     match &cli.command {
         Command::Create(a) => {
@@ -86,20 +85,21 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             container::create::create(&ctx, &opts)?;
             Ok(0)
         }
-        Command::Start { id } => {
-            lifecycle::start(&ctx, id)?;
+        Command::Start(a) => {
+            lifecycle::start(&ctx, &a.id)?;
             Ok(0)
         }
-        Command::Run {
-            create,
-            detach,
-            keep,
-            bridge,
-            subnet,
-            image_store,
-            seccomp_profiles,
-            ..
-        } => {
+        Command::Run(a) => {
+            let podrt_runtime::cli::RunArgs {
+                create,
+                detach,
+                keep,
+                bridge,
+                subnet,
+                image_store,
+                seccomp_profiles,
+                ..
+            } = a;
             // `podrt run pod.yml` runs a pod; `podrt run ID` an OCI bundle.
             let manifest = std::path::Path::new(&create.id);
             let is_manifest =
@@ -120,38 +120,38 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             run(&ctx, create, *detach, *keep)
         }
         Command::Pod(p) => pod_command(&ctx, p),
-        Command::State { id } => {
-            let v = lifecycle::state(&ctx, id)?;
+        Command::State(a) => {
+            let v = lifecycle::state(&ctx, &a.id)?;
             print_line!("{}", serde_json::to_string_pretty(&v)?);
             Ok(0)
         }
-        Command::Kill { id, signal, all } => {
+        Command::Kill(podrt_runtime::cli::KillArgs { id, signal, all }) => {
             let sig = lifecycle::parse_signal(signal.as_deref().unwrap_or("TERM"))?;
             lifecycle::kill(&ctx, id, sig, *all)?;
             Ok(0)
         }
-        Command::Delete { id, force } => {
+        Command::Delete(podrt_runtime::cli::DeleteArgs { id, force }) => {
             lifecycle::delete(&ctx, id, *force)?;
             Ok(0)
         }
-        Command::List { format, quiet } => {
+        Command::List(podrt_runtime::cli::ListArgs { format, quiet }) => {
             list(&ctx, *format, *quiet)?;
             Ok(0)
         }
-        Command::Ps {
+        Command::Ps(podrt_runtime::cli::PsArgs {
             id,
             format,
             ps_args,
-        } => {
+        }) => {
             ps(&ctx, id, *format, ps_args)?;
             Ok(0)
         }
-        Command::Pause { id } => {
-            lifecycle::pause(&ctx, id, true)?;
+        Command::Pause(a) => {
+            lifecycle::pause(&ctx, &a.id, true)?;
             Ok(0)
         }
-        Command::Resume { id } => {
-            lifecycle::pause(&ctx, id, false)?;
+        Command::Resume(a) => {
+            lifecycle::pause(&ctx, &a.id, false)?;
             Ok(0)
         }
         Command::Exec(a) => {
@@ -176,11 +176,11 @@ fn dispatch(cli: &Cli) -> Result<i32> {
                 container::exec::ExecOutcome::Exited(code) => Ok(code),
             }
         }
-        Command::Events {
+        Command::Events(podrt_runtime::cli::EventsArgs {
             id,
             stats,
             interval,
-        } => {
+        }) => {
             let secs: f64 = interval
                 .trim_end_matches('s')
                 .parse()
@@ -209,15 +209,15 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             container::update::update(&ctx, &a.id, a.resources.as_deref(), &flags)?;
             Ok(0)
         }
-        Command::Check { format } => podrt_runtime::cli::check::run(&cli.root, *format),
+        Command::Check(a) => podrt_runtime::cli::check::run(&g.root, a.format),
         Command::Image(a) => Ok(podrt_runtime::cli::image::run(a)?),
         Command::Features => {
             let v = podrt_runtime::cli::features::features();
             print_line!("{}", serde_json::to_string_pretty(&v)?);
             Ok(0)
         }
-        Command::Spec { bundle } => {
-            let rootless = cli.rootless.as_deref() == Some("true");
+        Command::Spec(podrt_runtime::cli::SpecArgs { bundle }) => {
+            let rootless = g.rootless.as_deref() == Some("true");
             let path = bundle.join("config.json");
             if path.exists() {
                 bail!("{} exists: remove it first", path.display());
