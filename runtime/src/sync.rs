@@ -19,6 +19,8 @@ pub enum FromInit {
     /// Namespaces exist, mounts are done, pivot_root has not happened: run prestart and
     /// createRuntime hooks now, then answer `HooksDone`.
     RunRuntimeHooks,
+    /// The init's phase marks (`--timings`), sent just before `Ready` when timings are on.
+    Timings(Vec<(String, u64)>),
     /// Everything fallible is done; the init now waits on the exec fifo.
     Ready,
     /// A step failed; the init exits right after sending this.

@@ -662,3 +662,53 @@ fn start_output_goes_to_create_stdio() {
     assert_eq!(out.reread_stdout().trim(), "from-container");
     t.delete().assert_ok();
 }
+
+/// `--timings` prints one JSON line with the runtime's phase marks and the init's own
+/// (`init:*`, sent over the sync channel), in time order. podrt-only: runc has no such flag.
+#[test]
+fn timings_include_the_init_phases() {
+    let mut t = Ctx::new();
+    if !t.rt.is_podrt() {
+        return;
+    }
+    t.bundle.args(&["/bin/true"]);
+    t.bundle.write();
+    let out = t.run_command(
+        t.command(&["--timings", "run", "--bundle", t.bundle.path_str(), &t.id]),
+        Duration::from_secs(60),
+    );
+    out.assert_ok();
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("{\"timings_us\""))
+        .unwrap_or_else(|| panic!("no timings line in stderr: {}", out.stderr));
+    let v: Value = serde_json::from_str(line).unwrap();
+    let marks = v["timings_us"].as_object().unwrap();
+    let names: Vec<&str> = marks.keys().map(String::as_str).collect();
+    for want in [
+        "config",
+        "cgroup",
+        "clone",
+        "init:go",
+        "init:namespaces",
+        "init:mounts",
+        "init:pivot_root",
+        "init:masks",
+        "init:process",
+        "ready",
+        "exited",
+    ] {
+        assert!(names.contains(&want), "{want} missing from {line}");
+    }
+    let us: Vec<u64> = marks.values().map(|v| v.as_u64().unwrap()).collect();
+    assert!(
+        us.windows(2).all(|w| w[0] <= w[1]),
+        "not in time order: {line}"
+    );
+    let pos = |n: &str| names.iter().position(|k| *k == n).unwrap();
+    assert!(
+        pos("clone") < pos("init:go") && pos("init:process") < pos("ready"),
+        "{line}"
+    );
+}

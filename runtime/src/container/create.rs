@@ -301,6 +301,7 @@ fn create_in(
                     .send(&ToInit::Go(pid))
                     .map_err(io_err("sync with the container init"))?;
             }
+            Some(FromInit::Timings(marks)) => crate::timings::merge(marks),
             Some(FromInit::Ready) => break,
             Some(FromInit::Error(msg)) => return Err(ContainerError::Init(msg)),
             None => {

@@ -159,6 +159,7 @@ fn steps(plan: &InitPlan, ctx: &InitContext) -> Result<std::convert::Infallible,
     let chan = &ctx.chan;
     // 1. The runtime has put us in our cgroup and written our id maps.
     let mut host_pid = wait_go(chan)?;
+    crate::timings::mark("init:go");
     let in_user_ns = plan.new_namespaces.contains(CloneFlags::CLONE_NEWUSER)
         || plan
             .joins
@@ -206,8 +207,10 @@ fn steps(plan: &InitPlan, ctx: &InitContext) -> Result<std::convert::Infallible,
             }
         }
     }
+    crate::timings::mark("init:namespaces");
     // 3. The root filesystem, up to (not including) pivot_root.
     rootfs::prepare(plan, in_user_ns)?;
+    crate::timings::mark("init:mounts");
     let state = |status: &str, pid: i32| {
         crate::hooks::state_json(
             &plan.id,
@@ -226,12 +229,17 @@ fn steps(plan: &InitPlan, ctx: &InitContext) -> Result<std::convert::Infallible,
         &plan.create_container_hooks,
         &state("creating", host_pid),
     )?;
+    if plan.has_runtime_hooks || !plan.create_container_hooks.is_empty() {
+        crate::timings::mark("init:hooks");
+    }
     // 4. pivot_root and what must happen after it.
     rootfs::enter(plan)?;
+    crate::timings::mark("init:pivot_root");
     // Names and sysctls before /proc/sys becomes read-only.
     process::uts(plan)?;
     process::sysctls(&plan.sysctls)?;
     rootfs::finish(plan)?;
+    crate::timings::mark("init:masks");
     // 5. The process: console, limits, the executable, the user and its privileges.
     if plan.process.terminal {
         process::setup_console(ctx.console.as_ref(), plan.process.console_size)?;
@@ -246,9 +254,14 @@ fn steps(plan: &InitPlan, ctx: &InitContext) -> Result<std::convert::Infallible,
         // capabilities go (as runc does).
         crate::sys::seccomp::install(plan.seccomp.as_ref().expect("checked"))
             .map_err(InitError::Seccomp)?;
+        crate::timings::mark("init:seccomp");
     }
     process::finalize(&plan.process)?;
+    crate::timings::mark("init:process");
     // 6. Created: report, then wait for `start` on the exec fifo.
+    if crate::timings::enabled() {
+        send(chan, &FromInit::Timings(crate::timings::init_marks()))?;
+    }
     send(chan, &FromInit::Ready)?;
     // `start` opens the fifo; startContainer hooks run; then the byte tells `start` we are
     // about to exec (so its poststart hooks come after ours, and a failing hook is seen).
