@@ -211,6 +211,10 @@ pub struct PodNet {
     /// Host end of the veth pair (the pod end is `eth0`).
     pub host_veth: String,
     pub ports: Vec<PortMapping>,
+    /// When each setup step ended (`net:netns`, `net:ipam`, `net:bridge`, `net:veth`,
+    /// `net:addresses`, `net:hostports`, `net:etc`), for the runtime's `--timings`; not saved.
+    #[serde(skip)]
+    pub phases: Vec<(&'static str, Instant)>,
 }
 
 /// The pinned netns path of `pod`.
@@ -336,7 +340,11 @@ pub fn setup(
     let path = netns_path(cfg, pod);
     let res = pin::create(&path, pod).and_then(|()| {
         crash_point("pinned");
-        setup_pinned(cfg, pod, hostname, ports, etc_dir, path)
+        let pinned = Instant::now();
+        setup_pinned(cfg, pod, hostname, ports, etc_dir, path).map(|mut net| {
+            net.phases.insert(0, ("net:netns", pinned));
+            net
+        })
     });
     drop(root_lock);
     match res {
@@ -365,16 +373,18 @@ fn setup_pinned(
 ) -> Result<PodNet, Error> {
     let alive = |p: &str| pod_alive(cfg, p);
     let leases = cfg.leases();
+    let mut phases = Vec::with_capacity(7);
     let ip = leases.allocate(pod, alive)?;
     crash_point("leased");
     cfg.claims().claim(pod, ports, alive)?;
     crash_point("claimed");
+    phases.push(("net:ipam", Instant::now()));
 
     let gateway = cfg.gateway();
     let prefix = cfg.subnet.prefix_len();
     let host_veth = veth_name(cfg, pod);
     let bridge_marker = leases.dir().join(".bridge-created");
-    link::block_on(async {
+    let (bridge_at, veth_at) = link::block_on(async {
         let host = link::connect()?;
         let (bridge, created) = link::ensure_bridge(&host, &cfg.bridge, gateway, prefix).await?;
         if created {
@@ -384,13 +394,19 @@ fn setup_pinned(
             })?;
         }
         crash_point("bridge");
+        let bridge_at = Instant::now();
         link::forget_neighbour(&host, &cfg.bridge, bridge, ip).await?;
         link::create_veth(&host, &host_veth, bridge, &netns_path).await?;
         crash_point("veth");
+        let veth_at = Instant::now();
         let inside = link::connect_in(&netns_path)?;
-        link::configure_pod(&inside, ip, prefix, gateway).await
+        link::configure_pod(&inside, ip, prefix, gateway).await?;
+        Ok::<_, Error>((bridge_at, veth_at))
     })?;
     crash_point("configured");
+    phases.push(("net:bridge", bridge_at));
+    phases.push(("net:veth", veth_at));
+    phases.push(("net:addresses", Instant::now()));
 
     if !ports.is_empty() {
         enable_route_localnet(cfg)?;
@@ -402,8 +418,10 @@ fn setup_pinned(
         })?;
         nft::add_pod(&cfg.nft_table, pod, ip, ports)?;
         crash_point("nft");
+        phases.push(("net:hostports", Instant::now()));
     }
     etc::write(etc_dir, ip, hostname, &cfg.dns)?;
+    phases.push(("net:etc", Instant::now()));
     Ok(PodNet {
         name: pod.to_string(),
         netns_path,
@@ -412,6 +430,7 @@ fn setup_pinned(
         gateway,
         host_veth,
         ports: ports.to_vec(),
+        phases,
     })
 }
 
@@ -573,6 +592,7 @@ mod tests {
             prefix: 24,
             gateway: Ipv4Addr::new(10, 77, 0, 1),
             host_veth: "pd01234567".into(),
+            phases: Vec::new(),
             ports: vec![PortMapping {
                 host_port: 8080,
                 container_port: 80,

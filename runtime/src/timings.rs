@@ -33,35 +33,46 @@ pub fn mark(phase: &'static str) {
     });
 }
 
+/// Record that a phase ended at `at` (a step timed by another crate, e.g. pod networking).
+pub fn mark_at(phase: &'static str, at: Instant) {
+    MARKS.with(|m| {
+        if let Some((start, v)) = m.borrow_mut().as_mut() {
+            let us = at.saturating_duration_since(*start).as_micros();
+            v.push((Cow::Borrowed(phase), us));
+        }
+    });
+}
+
 /// True when marks are being recorded.
 #[must_use]
 pub fn enabled() -> bool {
     MARKS.with(|m| m.borrow().is_some())
 }
 
-/// The init's own marks (see [`INIT_PREFIX`]), to send to the runtime.
+/// The marks whose names start with `prefix` (`""`: all), to send to the process that
+/// prints them: the init sends its [`INIT_PREFIX`] marks to the runtime, a detached pod's
+/// monitor sends all of its marks to `podrt run --detach`.
 #[must_use]
-pub fn init_marks() -> Vec<(String, u64)> {
+pub fn marks_with_prefix(prefix: &str) -> Vec<(String, u64)> {
     MARKS.with(|m| {
         m.borrow().as_ref().map_or_else(Vec::new, |(_, v)| {
             v.iter()
-                .filter(|(k, _)| k.starts_with(INIT_PREFIX))
+                .filter(|(k, _)| k.starts_with(prefix))
                 .map(|(k, us)| (k.to_string(), u64::try_from(*us).unwrap_or(u64::MAX)))
                 .collect()
         })
     })
 }
 
-/// Adds marks the init sent (only names with [`INIT_PREFIX`] are taken).
+/// Adds marks another process of this command sent (a clone or fork of this one, so the
+/// microseconds count from the same start); a name already present is replaced.
 pub fn merge(marks: Vec<(String, u64)>) {
     MARKS.with(|m| {
         if let Some((_, v)) = m.borrow_mut().as_mut() {
-            v.extend(
-                marks
-                    .into_iter()
-                    .filter(|(k, _)| k.starts_with(INIT_PREFIX))
-                    .map(|(k, us)| (Cow::Owned(k), u128::from(us))),
-            );
+            for (k, us) in marks {
+                v.retain(|(have, _)| *have != k);
+                v.push((Cow::Owned(k), u128::from(us)));
+            }
         }
     });
 }

@@ -332,7 +332,9 @@ impl PodEnv {
     }
 
     /// `run` arguments for `manifest` with this env's bridge, `subnet` and store.
-    fn run_args(&self, manifest: &Path, detach: bool, subnet: &str) -> Vec<String> {
+    /// `run [--detach] --bridge B --subnet S --image-store D MANIFEST`.
+    #[must_use]
+    pub fn run_args(&self, manifest: &Path, detach: bool, subnet: &str) -> Vec<String> {
         let mut v = vec!["run".to_string()];
         if detach {
             v.push("--detach".into());

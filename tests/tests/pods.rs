@@ -1071,3 +1071,48 @@ fn sigterm_to_foreground_run_stops_gracefully() {
     );
     env.assert_clean(&name);
 }
+
+/// `podrt --timings run --detach pod.yml` prints the detached monitor's phases: image
+/// resolution, every pod network step (netns, IPAM, bridge, veth, addresses, /etc files), the
+/// sandbox, and the container start phases down to the init's own.
+#[test]
+fn detached_run_reports_pod_phase_timings() {
+    let Some((env, image)) = setup() else { return };
+    let name = env.pod_name();
+    let manifest = env.manifest(&sleeper(&name, &image));
+    let mut args = vec!["--timings".to_string()];
+    args.extend(env.run_args(&manifest, true, &env.subnet));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = env.cmd(&args, Duration::from_secs(120));
+    out.assert_ok();
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("{\"timings_us\""))
+        .unwrap_or_else(|| panic!("no timings line: {}", out.stderr));
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    let marks = v["timings_us"].as_object().unwrap();
+    for want in [
+        "images",
+        "net:netns",
+        "net:ipam",
+        "net:bridge",
+        "net:veth",
+        "net:addresses",
+        "net:etc",
+        "sandbox",
+        "clone",
+        "init:mounts",
+        "ready",
+        "apps-started",
+    ] {
+        assert!(marks.contains_key(want), "{want} missing: {line}");
+    }
+    let us: Vec<u64> = marks.values().map(|v| v.as_u64().unwrap()).collect();
+    assert!(
+        us.windows(2).all(|w| w[0] <= w[1]),
+        "not in time order: {line}"
+    );
+    env.stop(&name, false).assert_ok();
+    env.assert_clean(&name);
+}

@@ -260,7 +260,12 @@ fn steps(plan: &InitPlan, ctx: &InitContext) -> Result<std::convert::Infallible,
     crate::timings::mark("init:process");
     // 6. Created: report, then wait for `start` on the exec fifo.
     if crate::timings::enabled() {
-        send(chan, &FromInit::Timings(crate::timings::init_marks()))?;
+        send(
+            chan,
+            &FromInit::Timings(crate::timings::marks_with_prefix(
+                crate::timings::INIT_PREFIX,
+            )),
+        )?;
     }
     send(chan, &FromInit::Ready)?;
     // `start` opens the fifo; startContainer hooks run; then the byte tells `start` we are

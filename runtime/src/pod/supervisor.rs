@@ -104,11 +104,19 @@ pub fn detach(
         }
         crate::sys::Forked::Parent(pid) => {
             drop(w);
-            // One line: "started ..." or "error: ...". The monitor keeps its end open for its
-            // whole life, so read the line, not to EOF.
+            // One line: "started ..." or "error: ..." (after a "timings ..." line with
+            // --timings). The monitor keeps its end open for its whole life, so read the line,
+            // not to EOF.
             let mut msg = String::new();
             let mut reader = std::io::BufReader::new(File::from(r));
             let _ = std::io::BufRead::read_line(&mut reader, &mut msg);
+            if let Some(marks) = msg.strip_prefix("timings ") {
+                if let Ok(marks) = serde_json::from_str(marks) {
+                    crate::timings::merge(marks);
+                }
+                msg.clear();
+                let _ = std::io::BufRead::read_line(&mut reader, &mut msg);
+            }
             if msg.starts_with("error:") {
                 // The monitor exits after an error: the rest (more diagnostics) ends at EOF.
                 let _ = reader.read_to_string(&mut msg);
@@ -245,6 +253,9 @@ fn bring_up_and_run(
         })
         .collect();
     let net = podrt_netns::setup(&netcfg, &name, &hostname, &ports, &dirs.etc())?;
+    for (step, at) in &net.phases {
+        crate::timings::mark_at(step, *at);
+    }
     st.ip = Some(net.ip.to_string());
     st.netns = Some(net.netns_path.clone());
     st.host_ports = ports
@@ -376,6 +387,12 @@ fn bring_up_and_run(
     );
     eprintln!("podrt: {started_msg}");
     if let Some(n) = notify.take() {
+        if crate::timings::enabled() {
+            // Before "started": `podrt run --detach --timings` prints the monitor's phases.
+            let marks =
+                serde_json::to_string(&crate::timings::marks_with_prefix("")).unwrap_or_default();
+            let _ = writeln!(n, "timings {marks}");
+        }
         let _ = writeln!(n, "started {started_msg}");
     }
 
