@@ -15,6 +15,22 @@ pub const INIT_PREFIX: &str = "init:";
 
 thread_local! {
     static MARKS: RefCell<Marks> = const { RefCell::new(None) };
+    /// Prefix of the marks being made (`APP/` while a pod starts container APP), so the
+    /// phases of several containers in one command stay apart.
+    static SCOPE: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Marks made until the next call are named `SCOPE/phase`; `None` ends the scope.
+pub fn set_scope(scope: Option<&str>) {
+    SCOPE.with(|s| *s.borrow_mut() = scope.map(str::to_string));
+}
+
+fn scoped(phase: &'static str) -> Cow<'static, str> {
+    SCOPE.with(|s| {
+        s.borrow()
+            .as_ref()
+            .map_or(Cow::Borrowed(phase), |p| Cow::Owned(format!("{p}/{phase}")))
+    })
 }
 
 /// Start recording (called once by main when timings are wanted).
@@ -27,8 +43,9 @@ pub fn mark(phase: &'static str) {
     MARKS.with(|m| {
         if let Some((start, v)) = m.borrow_mut().as_mut() {
             let us = start.elapsed().as_micros();
-            tracing::debug!(phase, us, "phase");
-            v.push((Cow::Borrowed(phase), us));
+            let name = scoped(phase);
+            tracing::debug!(phase = %name, us, "phase");
+            v.push((name, us));
         }
     });
 }
@@ -38,7 +55,7 @@ pub fn mark_at(phase: &'static str, at: Instant) {
     MARKS.with(|m| {
         if let Some((start, v)) = m.borrow_mut().as_mut() {
             let us = at.saturating_duration_since(*start).as_micros();
-            v.push((Cow::Borrowed(phase), us));
+            v.push((scoped(phase), us));
         }
     });
 }
@@ -49,15 +66,15 @@ pub fn enabled() -> bool {
     MARKS.with(|m| m.borrow().is_some())
 }
 
-/// The marks whose names start with `prefix` (`""`: all), to send to the process that
-/// prints them: the init sends its [`INIT_PREFIX`] marks to the runtime, a detached pod's
-/// monitor sends all of its marks to `podrt run --detach`.
+/// The marks whose phase (after any `SCOPE/`) starts with `prefix` (`""`: all), to send to
+/// the process that prints them: the init sends its [`INIT_PREFIX`] marks to the runtime, a
+/// detached pod's monitor sends all of its marks to `podrt run --detach`.
 #[must_use]
 pub fn marks_with_prefix(prefix: &str) -> Vec<(String, u64)> {
     MARKS.with(|m| {
         m.borrow().as_ref().map_or_else(Vec::new, |(_, v)| {
             v.iter()
-                .filter(|(k, _)| k.starts_with(prefix))
+                .filter(|(k, _)| k.rsplit('/').next().unwrap_or(k).starts_with(prefix))
                 .map(|(k, us)| (k.to_string(), u64::try_from(*us).unwrap_or(u64::MAX)))
                 .collect()
         })

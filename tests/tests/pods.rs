@@ -1074,7 +1074,7 @@ fn sigterm_to_foreground_run_stops_gracefully() {
 
 /// `podrt --timings run --detach pod.yml` prints the detached monitor's phases: image
 /// resolution, every pod network step (netns, IPAM, bridge, veth, addresses, /etc files), the
-/// sandbox, and the container start phases down to the init's own.
+/// sandbox, and each container's start phases (named APP/phase) down to the init's own.
 #[test]
 fn detached_run_reports_pod_phase_timings() {
     let Some((env, image)) = setup() else { return };
@@ -1101,9 +1101,9 @@ fn detached_run_reports_pod_phase_timings() {
         "net:addresses",
         "net:etc",
         "sandbox",
-        "clone",
-        "init:mounts",
-        "ready",
+        "app/clone",
+        "app/init:mounts",
+        "app/ready",
         "apps-started",
     ] {
         assert!(marks.contains_key(want), "{want} missing: {line}");

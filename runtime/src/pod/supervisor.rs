@@ -372,7 +372,11 @@ fn bring_up_and_run(
 
     // Apps.
     for app in apps.iter_mut().filter(|a| !a.init) {
-        start_app(ctx, app)?;
+        // `--timings`: this container's create/start phases are named APP/phase.
+        crate::timings::set_scope(Some(&app.name));
+        let r = start_app(ctx, app);
+        crate::timings::set_scope(None);
+        r?;
     }
     crate::timings::mark("apps-started");
     st.phase = "running".into();
