@@ -49,6 +49,61 @@ pub fn show_argv(argv: &[OsString]) -> String {
 /// vfork-style spawn would report at least the harness's own RSS. What remains in the floor is
 /// the anonymous memory the fork copied (see the `exec-true` row).
 pub fn run_measured(argv: &[OsString], env: &[(&str, &str)], log: &Path) -> Result<Outcome> {
+    spawn(argv, env, log)?.wait()
+}
+
+/// A command started by [`spawn`] and not yet waited for.
+#[derive(Debug)]
+pub struct Running {
+    pub pid: i32,
+    start: Instant,
+    argv: Vec<OsString>,
+    log: PathBuf,
+}
+
+impl Running {
+    /// Wait for this command (only this pid) and check that it exited 0.
+    pub fn wait(self) -> Result<Outcome> {
+        let (status, usage) = wait4(self.pid)?;
+        self.finish(status, &usage, self.start.elapsed())
+    }
+
+    /// The outcome if the command has ended (reaping it), `None` while it runs.
+    pub fn try_wait(&self) -> Result<Option<Outcome>> {
+        let mut status = 0;
+        // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: both pointers refer to live locals of the right types for the whole call.
+        let r = unsafe { libc::wait4(self.pid, &mut status, libc::WNOHANG, &mut usage) };
+        match r {
+            0 => Ok(None),
+            r if r == self.pid => self.finish(status, &usage, self.start.elapsed()).map(Some),
+            _ => Err(io::Error::last_os_error()).context(format!("wait4 {}", self.pid)),
+        }
+    }
+
+    fn finish(&self, status: i32, usage: &libc::rusage, wall: Duration) -> Result<Outcome> {
+        if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+            let text = fs::read_to_string(&self.log).unwrap_or_default();
+            bail!(
+                "`{}` failed ({}); its output:\n{}",
+                show_argv(&self.argv),
+                describe_status(status),
+                text.trim_end()
+            );
+        }
+        Ok(Outcome {
+            wall,
+            maxrss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
+            cpu: timeval(usage.ru_utime) + timeval(usage.ru_stime),
+        })
+    }
+}
+
+/// Start `argv` the way [`run_measured`] does, without waiting: stdin from /dev/null,
+/// stdout+stderr into `log`, peak-RSS mark reset before `execve`. The wall clock starts just
+/// before `fork`.
+pub fn spawn(argv: &[OsString], env: &[(&str, &str)], log: &Path) -> Result<Running> {
     let prog = argv.first().context("empty command")?;
     let path =
         resolve(Path::new(prog)).with_context(|| format!("{} not found", show_argv(&argv[..1])))?;
@@ -103,23 +158,59 @@ pub fn run_measured(argv: &[OsString], env: &[(&str, &str)], log: &Path) -> Resu
     if pid < 0 {
         return Err(io::Error::last_os_error()).context(format!("fork for {}", show_argv(argv)));
     }
-    let (status, usage) = wait4(pid)?;
-    let wall = start.elapsed();
-    drop((out, null));
-    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-        let text = fs::read_to_string(log).unwrap_or_default();
-        bail!(
-            "`{}` failed ({}); its output:\n{}",
-            show_argv(argv),
-            describe_status(status),
-            text.trim_end()
-        );
-    }
-    Ok(Outcome {
-        wall,
-        maxrss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
-        cpu: timeval(usage.ru_utime) + timeval(usage.ru_stime),
+    Ok(Running {
+        pid,
+        start,
+        argv: argv.to_vec(),
+        log: log.to_path_buf(),
     })
+}
+
+/// Wait for every command of `all`, in whatever order they end, and check that each exited 0;
+/// fails, after every command has ended, with the first failure. See [`wait_each`].
+pub fn wait_all(all: &[Running]) -> Result<Vec<Outcome>> {
+    wait_each(all)?.into_iter().collect()
+}
+
+/// Wait for every command of `all`, in whatever order they end (a pidfd per command, polled
+/// together, so no other child is reaped by accident). Returns each command's outcome, its wall
+/// time measured from its own spawn to the moment its end was seen.
+pub fn wait_each(all: &[Running]) -> Result<Vec<Result<Outcome>>> {
+    let fds = all
+        .iter()
+        .map(|r| PidFd::open(r.pid).with_context(|| format!("pidfd_open {}", r.pid)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut done: Vec<Option<Result<Outcome>>> = all.iter().map(|_| None).collect();
+    while done.iter().any(Option::is_none) {
+        let waiting: Vec<usize> = (0..all.len()).filter(|&i| done[i].is_none()).collect();
+        let mut pfds: Vec<libc::pollfd> = waiting
+            .iter()
+            .map(|&i| libc::pollfd {
+                fd: fds[i].0.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        let nfds = libc::nfds_t::try_from(pfds.len()).unwrap_or(libc::nfds_t::MAX);
+        // SAFETY: `pfds` is a live array of `nfds` pollfds for the whole call.
+        let r = unsafe { libc::poll(pfds.as_mut_ptr(), nfds, -1) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e).context("poll the pidfds of the concurrent commands");
+        }
+        for (pfd, &i) in pfds.iter().zip(&waiting) {
+            if pfd.revents == 0 {
+                continue;
+            }
+            let wall = all[i].start.elapsed();
+            let (status, usage) = wait4(all[i].pid)?;
+            done[i] = Some(all[i].finish(status, &usage, wall));
+        }
+    }
+    Ok(done.into_iter().flatten().collect())
 }
 
 /// Absolute path of a program: as given if it contains a slash, else searched on PATH.
@@ -300,6 +391,29 @@ mod tests {
         let err = run_measured(&argv, &[], &log).unwrap_err().to_string();
         assert!(
             err.contains("exit status 3") && err.contains("boom"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn waits_for_concurrent_commands() {
+        let dir = tempfile::tempdir().unwrap();
+        let sh =
+            |script: &str| -> Vec<OsString> { vec!["/bin/sh".into(), "-c".into(), script.into()] };
+        let a = spawn(&sh("sleep 0.2"), &[], &dir.path().join("a")).unwrap();
+        let b = spawn(&sh("true"), &[], &dir.path().join("b")).unwrap();
+        let out = wait_all(&[a, b]).unwrap();
+        assert!(
+            out[0].wall >= Duration::from_millis(150),
+            "{:?}",
+            out[0].wall
+        );
+        assert!(out[1].wall < out[0].wall);
+        let c = spawn(&sh("echo bad >&2; exit 4"), &[], &dir.path().join("c")).unwrap();
+        let d = spawn(&sh("sleep 0.1"), &[], &dir.path().join("d")).unwrap();
+        let err = wait_all(&[c, d]).unwrap_err().to_string();
+        assert!(
+            err.contains("exit status 4") && err.contains("bad"),
             "{err}"
         );
     }

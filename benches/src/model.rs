@@ -20,6 +20,15 @@ pub struct Sample {
     pub phases: BTreeMap<String, f64>,
     /// The peer that ran just before (kernel work it left behind can slow this run).
     pub after: Option<String>,
+    /// Other numbers a scenario records per run (memory, counts), by name.
+    pub extra: Vec<(String, f64)>,
+}
+
+impl Sample {
+    /// A named extra number of this run.
+    pub fn extra(&self, name: &str) -> Option<f64> {
+        self.extra.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+    }
 }
 
 /// One contender or floor in a scenario.
@@ -68,6 +77,17 @@ impl PeerResult {
         (!v.is_empty()).then(|| stats::summarize(&v))
     }
 
+    /// Every run's value of a named extra number (runs without it are left out).
+    pub fn extras(&self, name: &str) -> Vec<f64> {
+        self.samples.iter().filter_map(|s| s.extra(name)).collect()
+    }
+
+    /// Median of a named extra number across samples.
+    pub fn extra_median(&self, name: &str) -> Option<f64> {
+        let v = self.extras(name);
+        (!v.is_empty()).then(|| stats::median(&v))
+    }
+
     /// Median of a named step across samples.
     pub fn step_median(&self, step: &str) -> Option<f64> {
         self.step_summary(step).map(|s| s.median)
@@ -80,6 +100,8 @@ pub struct ScenarioResult {
     pub name: String,
     pub description: String,
     pub peers: Vec<PeerResult>,
+    /// Peers the scenario wanted but could not measure on this machine, with the reason.
+    pub not_measured: Vec<(String, String)>,
 }
 
 impl ScenarioResult {
