@@ -30,6 +30,17 @@ pub fn start(ctx: &Context, id: &str) -> Result<(), ContainerError> {
         ));
     }
     let pid = st.pid.unwrap_or(0);
+    // The pidfd first: opening the fifo releases the init, and a short-lived container can
+    // then exec, exit and be reaped by its parent (containerd's shim) before we look.
+    let pidfd = match crate::sys::pidfd_open(pid) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
+            return Err(ContainerError::Init(
+                "the container init exited before it could be started".into(),
+            ))
+        }
+        Err(e) => return Err(io_err(format!("pidfd_open {pid}"))(e)),
+    };
     let fifo_path = dir.fifo_path();
     let fifo = std::fs::File::from(
         crate::sys::own_inherited_fd(
@@ -45,7 +56,6 @@ pub fn start(ctx: &Context, id: &str) -> Result<(), ContainerError> {
         )
         .expect("fd just opened"),
     );
-    let pidfd = crate::sys::pidfd_open(pid).map_err(io_err(format!("pidfd_open {pid}")))?;
     loop {
         let mut fds = [
             PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
