@@ -1673,17 +1673,7 @@ fn pods_clean(bench: &Bench) -> Vec<String> {
         return Vec::new();
     };
     let mut problems = Vec::new();
-    if let Ok(entries) = fs::read_dir(ps.root.join("pods")) {
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            problems.push(format!("pod {name} still there; stopping it"));
-            let _ = Command::new(&bench.runtimes[0].bin)
-                .arg("--root")
-                .arg(&ps.root)
-                .args(["pod", "stop", &name])
-                .output();
-        }
-    }
+    stop_leftover_pods(&bench.runtimes[0].bin, &ps.root, &mut problems);
     if link_exists(&ps.bridge) {
         problems.push(format!("bridge {} left behind", ps.bridge));
     }
@@ -1747,6 +1737,22 @@ fn host_net_state() -> String {
     s
 }
 
+/// Stops every pod still recorded under `root` (each one is a problem to report).
+fn stop_leftover_pods(podrt: &Path, root: &Path, problems: &mut Vec<String>) {
+    let Ok(entries) = fs::read_dir(root.join("pods")) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        problems.push(format!("pod {name} still there; stopping it"));
+        let _ = Command::new(podrt)
+            .arg("--root")
+            .arg(root)
+            .args(["pod", "stop", &name])
+            .output();
+    }
+}
+
 /// Whether a network interface of that name exists on the host.
 fn link_exists(name: &str) -> bool {
     Path::new("/sys/class/net").join(name).exists()
@@ -1758,17 +1764,7 @@ fn nginx_clean(bench: &Bench) -> Vec<String> {
         return Vec::new();
     };
     let mut problems = Vec::new();
-    if let Ok(entries) = fs::read_dir(n.root.join("pods")) {
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            problems.push(format!("pod {name} still there; stopping it"));
-            let _ = Command::new(&bench.runtimes[0].bin)
-                .arg("--root")
-                .arg(&n.root)
-                .args(["pod", "stop", &name])
-                .output();
-        }
-    }
+    stop_leftover_pods(&bench.runtimes[0].bin, &n.root, &mut problems);
     let links = Command::new("ip")
         .args(["-o", "link"])
         .output()
@@ -1786,17 +1782,7 @@ fn pod2_clean(bench: &Bench) -> Vec<String> {
         return Vec::new();
     };
     let mut problems = Vec::new();
-    if let Ok(entries) = fs::read_dir(p2.root.join("pods")) {
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            problems.push(format!("pod {name} still there; stopping it"));
-            let _ = Command::new(&bench.runtimes[0].bin)
-                .arg("--root")
-                .arg(&p2.root)
-                .args(["pod", "stop", &name])
-                .output();
-        }
-    }
+    stop_leftover_pods(&bench.runtimes[0].bin, &p2.root, &mut problems);
     let ok = Command::new("ip")
         .args(["netns", "del", &p2.netns_name])
         .status()
