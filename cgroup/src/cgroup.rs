@@ -649,21 +649,29 @@ fn make_dirs(
             Ok(())
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            match leaf.parent() {
-                Some(parent) if parent != base && parent.starts_with(base) => {
-                    make_dirs(base, parent, created, on_mkdir)?;
-                }
+            let parent = match leaf.parent() {
+                Some(parent) if parent != base && parent.starts_with(base) => parent,
                 _ => return Err(fsio::create_err(leaf, e)), // the mount itself is missing
-            }
-            match fsio::mkdir(leaf) {
-                Ok(made) => {
-                    if made {
-                        on_mkdir(leaf);
-                        created.push(leaf.to_path_buf());
+            };
+            // Another container's destroy removes a shared parent (`/podrt`) the moment it is
+            // empty, possibly between our two mkdirs: make the parent again and retry. Once
+            // our leaf exists the parent is not empty and stays.
+            let mut attempts = 0;
+            loop {
+                make_dirs(base, parent, created, on_mkdir)?;
+                match fsio::mkdir(leaf) {
+                    Ok(made) => {
+                        if made {
+                            on_mkdir(leaf);
+                            created.push(leaf.to_path_buf());
+                        }
+                        return Ok(());
                     }
-                    Ok(())
+                    Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 16 => {
+                        attempts += 1;
+                    }
+                    Err(e) => return Err(fsio::create_err(leaf, e)),
                 }
-                Err(e) => Err(fsio::create_err(leaf, e)),
             }
         }
         Err(e) => Err(fsio::create_err(leaf, e)),

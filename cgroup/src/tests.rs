@@ -584,6 +584,26 @@ fn destroy_removes_only_what_create_made() {
     cg.destroy().unwrap(); // idempotent
 }
 
+/// Another container's destroy removes the shared parent the moment it is empty: here right
+/// after create made it, before the leaf's mkdir. create makes it again and succeeds.
+#[test]
+fn create_survives_the_shared_parent_vanishing_between_mkdirs() {
+    let fx = Fx::hybrid();
+    let mut removed = std::collections::HashSet::new();
+    let cg = Cgroup::create_with(&fx.layout, "/podrt/c", None, &mut |d: &Path| {
+        if d.ends_with("podrt") && removed.insert(d.to_path_buf()) {
+            fs::remove_dir(d).unwrap();
+        }
+    })
+    .expect("create retries when the parent disappears");
+    assert!(!removed.is_empty(), "the hook ran");
+    for d in &removed {
+        assert!(d.join("c").is_dir(), "{} has the leaf", d.display());
+    }
+    cg.destroy().unwrap();
+    assert!(fx.dirs().is_empty(), "{:?}", fx.dirs());
+}
+
 #[test]
 fn destroy_keeps_parents_in_use_and_never_removes_foreign_ones() {
     let fx = Fx::hybrid();
