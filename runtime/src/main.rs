@@ -330,6 +330,7 @@ fn run(ctx: &Context, a: &podrt_runtime::cli::CreateArgs, detach: bool, keep: bo
     }
     if !keep {
         lifecycle::delete(ctx, &a.id, true)?;
+        podrt_runtime::timings::mark("deleted");
     }
     Ok(code)
 }

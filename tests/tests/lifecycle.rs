@@ -698,6 +698,7 @@ fn timings_include_the_init_phases() {
         "init:process",
         "ready",
         "exited",
+        "deleted",
     ] {
         assert!(names.contains(&want), "{want} missing from {line}");
     }
