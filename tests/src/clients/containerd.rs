@@ -416,6 +416,14 @@ oom_score = 0
                 let _ = fs::remove_dir(cg);
             }
         }
+        // containerd puts its containers under /NAMESPACE/ID. Whichever runtime made that
+        // parent keeps it when another container still used it at its delete (runc never
+        // removes parents): remove it once empty. A test still running there keeps it busy.
+        if let Ok(rd) = fs::read_dir("/sys/fs/cgroup") {
+            for hierarchy in rd.flatten() {
+                let _ = fs::remove_dir(hierarchy.path().join(NAMESPACE));
+            }
+        }
     }
 }
 
