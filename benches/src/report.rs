@@ -273,7 +273,7 @@ pub fn markdown(ctx: &Context, scenarios: &[ScenarioResult]) -> String {
     let _ = writeln!(md, "```sh\n{}\n```\n", ctx.command);
     let _ = writeln!(
         md,
-        "It builds `podrt` with `scripts/build-release` first (the shipped binary: static, \
+        "It builds `podrt` with `scripts/build-release` first (the shipped binary: static musl, \
          non-PIE, fat LTO; or takes `--podrt PATH`), then runs everything in \
          a temp dir it removes at the end. `cargo bench -p podrt-benches` runs the in-process \
          criterion benches (config parsing, `prepare::plan`, state.json, seccomp compile).\n"
@@ -1269,7 +1269,7 @@ fn write_startup_note(md: &mut String, ctx: &Context, scenarios: &[ScenarioResul
         md,
         "Every podrt command also pays its process start-up, which no mark covers: `podrt \
          --version` takes {v:.2} ms against {t:.2} ms for `/bin/true` (exec and page faults of a \
-         {:.1} MiB static binary, glibc start-up, argument parsing), so about {:.2} ms per podrt process \
+         {:.1} MiB static binary, libc start-up, argument parsing), so about {:.2} ms per podrt process \
          on top of a bare exec; `run` pays it once, the lifecycle three times.\n",
         ctx.podrt_binary_mib,
         v - t

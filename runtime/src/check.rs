@@ -38,7 +38,7 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
 const CLONE_NEWTIME: i32 = 0x80;
 
 /// ramfs's `f_type` (linux/magic.h); neither nix nor libc names it.
-const RAMFS_MAGIC: libc::c_long = 0x8584_58f6;
+const RAMFS_MAGIC: nix::sys::statfs::FsType = nix::sys::statfs::FsType(0x8584_58f6);
 
 /// The state of one feature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -1112,7 +1112,7 @@ fn pivot_root() -> Probe {
 }
 
 fn fs_type_name(p: &Path) -> String {
-    use nix::sys::statfs::{statfs, FsType, TMPFS_MAGIC};
+    use nix::sys::statfs::{statfs, TMPFS_MAGIC};
     let mut p = p.to_path_buf();
     while !p.exists() {
         if !p.pop() {
@@ -1124,7 +1124,7 @@ fn fs_type_name(p: &Path) -> String {
             let t = s.filesystem_type();
             let name = if t == TMPFS_MAGIC {
                 "tmpfs".to_string()
-            } else if t == FsType(RAMFS_MAGIC) {
+            } else if t == RAMFS_MAGIC {
                 "ramfs".to_string()
             } else {
                 mount_fstype(&p).unwrap_or_else(|| format!("fs type {:#x}", t.0))

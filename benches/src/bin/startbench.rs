@@ -1912,7 +1912,7 @@ fn podrt_binary(args: &Args, ws: &Path) -> Result<PathBuf> {
     if let Some(p) = &args.podrt {
         return which(p);
     }
-    // The binary podrt ships: static glibc, non-PIE, fat LTO (see the script).
+    // The binary podrt ships: static musl, non-PIE, fat LTO (see the script).
     eprintln!("building podrt (scripts/build-release)...");
     let out = Command::new(ws.join("scripts/build-release"))
         .current_dir(ws)

@@ -166,7 +166,8 @@ fn remount(dest: &Path, flags: MsFlags, in_user_ns: bool) -> nix::Result<()> {
                 (F::ST_NOEXEC, MsFlags::MS_NOEXEC),
                 (F::ST_NOATIME, MsFlags::MS_NOATIME),
                 (F::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-                (F::ST_RELATIME, MsFlags::MS_RELATIME),
+                // ST_RELATIME (4096): nix names it for glibc only.
+                (F::from_bits_retain(0x1000), MsFlags::MS_RELATIME),
             ] {
                 if f.contains(ff) {
                     keep |= mf;

@@ -77,7 +77,7 @@ pub fn clone_process(flags: u64, cgroup_fd: Option<BorrowedFd<'_>>) -> io::Resul
         _ => return Err(err),
     }
     let legacy_flags = flags | libc::SIGCHLD as u64;
-    // SAFETY: clone(2) with a null stack is fork-like, as above. The glibc `syscall` wrapper passes
+    // SAFETY: clone(2) with a null stack is fork-like, as above. The libc `syscall` wrapper passes
     // the arguments unchanged; the unused pointer arguments are null.
     let ret = unsafe {
         libc::syscall(
