@@ -147,13 +147,12 @@ pub enum Error {
         source: io::Error,
     },
 
-    #[error("nft binary not found in PATH, /usr/sbin or /sbin: install the nftables package")]
-    NftMissing,
-    #[error("nft {action}: {message}")]
-    Nft { action: String, message: String },
-    #[error("run nft {action}")]
-    NftExec {
+    /// An nftables change or query the kernel refused or did not answer: `what` names the
+    /// refused part of the transaction ("rule in chain prerouting") or the failed step.
+    #[error("{action}: {what}")]
+    Nftables {
         action: String,
+        what: String,
         #[source]
         source: io::Error,
     },

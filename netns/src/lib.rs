@@ -38,6 +38,11 @@
 //! rtnetlink runs on a tokio current-thread runtime created and dropped inside each public call,
 //! and the namespace switches act on the calling thread: a single-threaded caller is
 //! single-threaded again when a call returns.
+//!
+//! # The one descriptor left open
+//! The nftables code keeps one close-on-exec `NETLINK_NETFILTER` socket open between calls,
+//! per process and network namespace: closing it right after a change waits out an RCU grace
+//! period in the kernel (see `nft/sock.rs`).
 #![forbid(unsafe_code)]
 
 mod error;
@@ -330,9 +335,6 @@ pub fn setup(
     validate_pod_name(pod)?;
     validate_hostname(hostname)?;
     validate_ports(ports)?;
-    if !ports.is_empty() {
-        nft::binary()?;
-    }
     let started = Instant::now();
     state_dir(&cfg.root)?;
     let root_lock = lock::shared(&cfg.lock_path())?;

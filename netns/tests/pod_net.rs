@@ -5,12 +5,15 @@
 //! is that a single-threaded caller stays single-threaded; so tests run one by one on the main
 //! thread, and the runner checks `Threads: 1` after each. Each test uses its own bridge
 //! (`pt<pid>x<n>`), subnet (`10.231.<k>.0/24`), nft table and tempdir root; after each test the
-//! runner asserts nothing is left (links, mounts, state files, nft table), then force-cleans.
+//! runner asserts nothing is left (links, mounts, state files, nft tables), then force-cleans.
+//! The fd count after each test leaves out the one `NETLINK_NETFILTER` socket the crate keeps
+//! per process (see `netns/src/nft/sock.rs`); a second one counts as a leak.
 //!
 //! Traffic goes only to 127.0.0.0/8 and to pod addresses the tests created.
 //!
 //! Run one test: `cargo test -p podrt-netns --test pod_net -- NAME_SUBSTRING`.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
@@ -228,12 +231,11 @@ impl Ctx {
                 out.push(format!("file {}", f.display()));
             }
         }
-        if sh(&["nft", "list", "tables"])
-            .1
-            .lines()
-            .any(|l| l.trim() == format!("table ip {}", self.cfg.nft_table))
-        {
-            out.push(format!("nft table {}", self.cfg.nft_table));
+        let tables = sh(&["nft", "list", "tables"]).1;
+        for t in [self.cfg.nft_table.clone(), oracle_table(&self.cfg)] {
+            if tables.lines().any(|l| l.trim() == format!("table ip {t}")) {
+                out.push(format!("nft table {t}"));
+            }
         }
         out
     }
@@ -255,6 +257,7 @@ impl Ctx {
         );
         let _ = sh(&["ip", "link", "del", &self.cfg.bridge]);
         let _ = sh(&["nft", "delete", "table", "ip", &self.cfg.nft_table]);
+        let _ = sh(&["nft", "delete", "table", "ip", &oracle_table(&self.cfg)]);
     }
 }
 
@@ -306,8 +309,34 @@ fn threads() -> usize {
         .unwrap()
 }
 
+/// Open fds, leaving out one `NETLINK_NETFILTER` socket: the crate keeps one per process on
+/// purpose (closing it waits out an RCU grace period). Any further one is counted.
 fn open_fds() -> usize {
-    fs::read_dir("/proc/self/fd").unwrap().count()
+    // /proc/net/netlink: sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode; Eth 12 is
+    // NETLINK_NETFILTER.
+    let netfilter: Vec<String> = fs::read_to_string("/proc/net/netlink")
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(1) == Some(&"12")).then(|| format!("socket:[{}]", f.last().unwrap()))
+        })
+        .collect();
+    let mut kept = false;
+    let mut n = 0;
+    for e in fs::read_dir("/proc/self/fd").unwrap().flatten() {
+        let target = fs::read_link(e.path()).unwrap_or_default();
+        let is_netfilter = target
+            .to_str()
+            .is_some_and(|t| netfilter.iter().any(|s| s == t));
+        if is_netfilter && !kept {
+            kept = true;
+        } else {
+            n += 1;
+        }
+    }
+    n
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -363,6 +392,133 @@ fn wait_child(c: Child) -> (ExitStatus, String, String) {
 
 fn link_exists(name: &str) -> bool {
     sh(&["ip", "link", "show", "dev", name]).0
+}
+
+// ---------------------------------------------------------------------------------------------
+// nftables oracle: what `setup` puts in the table, as the nft(8) text it stands for.
+
+/// The table the oracle tests build with nft(8), next to the crate's.
+fn oracle_table(cfg: &NetConfig) -> String {
+    format!("{}_nft", cfg.nft_table)
+}
+
+/// The text ruleset that does what `setup` does for a pod's hostPorts (podrt fed this to
+/// `nft -f -` before it spoke netlink): the table and chains declared (added if missing), the
+/// guard chain flushed and refilled, one DNAT rule per mapping in prerouting and output, one
+/// masquerade rule, all tagged with the pod name.
+fn pod_ruleset(table: &str, pod: &str, pod_ip: Ipv4Addr, ports: &[PortMapping]) -> String {
+    let mut s = format!(
+        "table ip {table} {{\n\
+         \tchain prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}\n\
+         \tchain output {{ type nat hook output priority -100; policy accept; }}\n\
+         \tchain postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}\n\
+         \tchain guard {{ type filter hook prerouting priority -150; policy accept; }}\n\
+         }}\n\
+         flush chain ip {table} guard\n\
+         add rule ip {table} guard iifname != \"lo\" ip daddr 127.0.0.0/8 drop\n"
+    );
+    for m in ports {
+        let daddr = match m.host_ip {
+            Some(ip) => format!("ip daddr {ip}"),
+            None => "fib daddr type local".to_string(),
+        };
+        let rule = format!(
+            "{daddr} {proto} dport {hp} dnat to {pod_ip}:{cp} comment \"{pod}\"",
+            proto = m.protocol,
+            hp = m.host_port,
+            cp = m.container_port,
+        );
+        s.push_str(&format!("add rule ip {table} prerouting {rule}\n"));
+        s.push_str(&format!("add rule ip {table} output {rule}\n"));
+    }
+    if !ports.is_empty() {
+        s.push_str(&format!(
+            "add rule ip {table} postrouting ip saddr 127.0.0.0/8 ip daddr {pod_ip} masquerade \
+             comment \"{pod}\"\n"
+        ));
+    }
+    s
+}
+
+/// `nft -f -` with `text`.
+fn nft_f(text: &str) {
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn nft");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "nft -f failed: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `nft list table ip TABLE` and the kernel's expressions (`--debug=netlink`), with the table
+/// named `T` and the handles in the expression dump's rule headers dropped.
+fn listing(table: &str) -> (String, String) {
+    let (ok, text) = sh(&["nft", "list", "table", "ip", table]);
+    assert!(ok, "nft list table ip {table}: {text}");
+    let (ok, exprs) = sh(&["nft", "--debug=netlink", "list", "table", "ip", table]);
+    assert!(ok, "nft --debug=netlink list table ip {table}: {exprs}");
+    let exprs = exprs
+        .lines()
+        .filter(|l| l.starts_with("ip ") || l.starts_with("  ["))
+        .map(|l| match l.strip_prefix(&format!("ip {table} ")) {
+            // "ip TABLE CHAIN HANDLE"
+            Some(rest) => format!("ip T {}", rest.split(' ').next().unwrap()),
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    (
+        text.replace(&format!("table ip {table} "), "table ip T "),
+        exprs,
+    )
+}
+
+/// The crate's table lists exactly like the one nft built from `text` (in table `oracle`).
+fn assert_same_as_nft(table: &str, oracle: &str, text: &str) {
+    let _ = sh(&["nft", "delete", "table", "ip", oracle]);
+    nft_f(text);
+    let (ours, our_exprs) = listing(table);
+    let (theirs, their_exprs) = listing(oracle);
+    assert_eq!(ours, theirs, "nft list differs; ruleset:\n{text}");
+    assert_eq!(
+        our_exprs, their_exprs,
+        "expressions differ; ruleset:\n{text}"
+    );
+    let (ok, out) = sh(&["nft", "delete", "table", "ip", oracle]);
+    assert!(ok, "{out}");
+}
+
+/// (chain, comment) -> number of rules, from `nft -j -a list table`, which must also show a
+/// handle for each rule.
+fn rules_by_comment(table: &str) -> BTreeMap<(String, Option<String>), usize> {
+    let (ok, out) = sh(&["nft", "-j", "-a", "list", "table", "ip", table]);
+    assert!(ok, "{out}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let mut counts = BTreeMap::new();
+    for item in json["nftables"].as_array().unwrap() {
+        if let Some(r) = item.get("rule") {
+            assert!(r["handle"].as_u64().is_some(), "{r}");
+            let key = (
+                r["chain"].as_str().unwrap().to_string(),
+                r["comment"].as_str().map(str::to_string),
+            );
+            *counts.entry(key).or_insert(0) += 1;
+        }
+    }
+    counts
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -725,6 +881,118 @@ fn preexisting_bridge_is_left_alone(ctx: &mut Ctx) {
     assert!(ok, "{out}");
 }
 
+/// The oracle for the netlink encoding: the table `setup` builds must list exactly like one
+/// `nft -f` builds from the text the rules stand for (`nft list` and the kernel's expression
+/// dump), before and after one pod's teardown; `nft -j -a` shows each rule's pod comment.
+fn nft_table_matches_text_ruleset(ctx: &mut Ctx) {
+    let table = ctx.cfg.nft_table.clone();
+    let oracle = oracle_table(&ctx.cfg);
+    let mut any = tcp(free_port());
+    any.host_ip = None;
+    let udp = PortMapping {
+        host_port: free_port(),
+        container_port: 53,
+        protocol: Protocol::Udp,
+        host_ip: None,
+    };
+    let web_ports = vec![any, tcp(free_port()), udp];
+    let db_ports = vec![PortMapping {
+        host_port: free_port(),
+        container_port: 5432,
+        protocol: Protocol::Tcp,
+        host_ip: Some(Ipv4Addr::new(127, 0, 0, 2)),
+    }];
+    let web = ctx.setup("web", &web_ports).unwrap();
+    let db = ctx.setup("db", &db_ports).unwrap();
+    let text = pod_ruleset(&oracle, "web", web.ip, &web_ports)
+        + &pod_ruleset(&oracle, "db", db.ip, &db_ports);
+    assert_same_as_nft(&table, &oracle, &text);
+    let (listed, _) = listing(&table);
+    assert_eq!(listed.matches("dnat to").count(), 8, "{listed}");
+    assert_eq!(listed.matches("comment \"web\"").count(), 7, "{listed}");
+    let key = |chain: &str, c: Option<&str>| (chain.to_string(), c.map(str::to_string));
+    let want = |pods: &[(&str, usize)]| {
+        let mut m = BTreeMap::from([(key("guard", None), 1)]);
+        for (pod, n) in pods {
+            m.insert(key("prerouting", Some(pod)), *n);
+            m.insert(key("output", Some(pod)), *n);
+            m.insert(key("postrouting", Some(pod)), 1);
+        }
+        m
+    };
+    assert_eq!(rules_by_comment(&table), want(&[("web", 3), ("db", 1)]));
+
+    teardown(&ctx.cfg, "web").unwrap();
+    assert_eq!(rules_by_comment(&table), want(&[("db", 1)]));
+    assert_same_as_nft(
+        &table,
+        &oracle,
+        &pod_ruleset(&oracle, "db", db.ip, &db_ports),
+    );
+    teardown(&ctx.cfg, "db").unwrap();
+}
+
+/// A transaction the kernel refuses (an admin's table has a `prerouting` chain of another
+/// type): the error names the pod, the refused part and the errno, and nothing of the batch is
+/// applied. The admin's commented rule keeps teardown from deleting the table.
+fn nft_refusal_names_the_change_and_applies_nothing(ctx: &mut Ctx) {
+    let table = ctx.cfg.nft_table.clone();
+    nft_f(&format!(
+        "table ip {table} {{\n\
+         \tchain prerouting {{\n\
+         \t\ttype filter hook prerouting priority 0; policy accept;\n\
+         \t\tip daddr 192.0.2.1 accept comment \"admin\"\n\
+         \t}}\n\
+         }}\n"
+    ));
+    let before = sh(&["nft", "list", "table", "ip", &table]).1;
+    let err = ctx.setup("refused", &[tcp(free_port())]).unwrap_err();
+    let Error::Nftables { source, .. } = &err else {
+        panic!("not an nftables error: {}", chain(&err));
+    };
+    let errno = source.raw_os_error().expect("the kernel's errno");
+    println!("    refused: {}", chain(&err));
+    assert_eq!(
+        chain(&err),
+        format!(
+            "add rules of pod refused: chain prerouting: {}",
+            io::Error::from_raw_os_error(errno)
+        )
+    );
+    assert_eq!(
+        sh(&["nft", "list", "table", "ip", &table]).1,
+        before,
+        "a refused batch changed the table"
+    );
+    let (ok, out) = sh(&["nft", "delete", "table", "ip", &table]);
+    assert!(ok, "{out}");
+    // The table marker is removed by the next teardown that finds no table.
+    teardown(&ctx.cfg, "refused").unwrap();
+}
+
+/// 300 mappings in one pod: some 600 rules in one batch, past the default socket buffers, are
+/// added and removed in one go each.
+fn nft_big_batch(ctx: &mut Ctx) {
+    let mut ports = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    while ports.len() < 300 {
+        let p = free_port();
+        if seen.insert(p) {
+            let mut m = tcp(p);
+            m.host_ip = None;
+            ports.push(m);
+        }
+    }
+    ctx.setup("big", &ports).unwrap();
+    let rules = rules_by_comment(&ctx.cfg.nft_table);
+    let big = |chain: &str| rules[&(chain.to_string(), Some("big".to_string()))];
+    assert_eq!(
+        (big("prerouting"), big("output"), big("postrouting")),
+        (300, 300, 1)
+    );
+    teardown(&ctx.cfg, "big").unwrap();
+}
+
 /// Setup and teardown cost, median of 5, without and with a hostPort.
 fn timing(ctx: &mut Ctx) {
     for with_port in [false, true] {
@@ -772,6 +1040,30 @@ fn timing(ctx: &mut Ctx) {
         up[2], down[2]
     );
     teardown(&ctx.cfg, "keeper").unwrap();
+
+    // The nftables step alone, with the table in place (a second pod keeps it): the
+    // `net:hostports` phase of setup (route_localnet check, table marker, nft add), median of
+    // 21, and the teardown of a pod with a hostPort (nft delete included).
+    ctx.setup("port-keeper", &[tcp(free_port())]).unwrap();
+    let mut add = Vec::new();
+    let mut down = Vec::new();
+    for i in 0..21 {
+        let pod = ctx.pod(&format!("h{i}"));
+        let net = ctx.setup(&pod, &[tcp(free_port())]).unwrap();
+        let at = |name: &str| net.phases.iter().find(|(n, _)| *n == name).unwrap().1;
+        add.push(at("net:hostports") - at("net:addresses"));
+        let t = Instant::now();
+        teardown(&ctx.cfg, &pod).unwrap();
+        down.push(t.elapsed());
+    }
+    add.sort();
+    down.sort();
+    println!(
+        "    timing (hostPort, table already up): nft phase median {:?} (max {:?}), \
+         teardown median {:?}",
+        add[10], add[20], down[10]
+    );
+    teardown(&ctx.cfg, "port-keeper").unwrap();
 }
 
 type Test = fn(&mut Ctx);
@@ -801,6 +1093,15 @@ const TESTS: &[(&str, Test)] = &[
         "preexisting_bridge_is_left_alone",
         preexisting_bridge_is_left_alone,
     ),
+    (
+        "nft_table_matches_text_ruleset",
+        nft_table_matches_text_ruleset,
+    ),
+    (
+        "nft_refusal_names_the_change_and_applies_nothing",
+        nft_refusal_names_the_change_and_applies_nothing,
+    ),
+    ("nft_big_batch", nft_big_batch),
     ("timing", timing),
 ];
 
