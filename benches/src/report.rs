@@ -47,7 +47,7 @@ pub struct Context {
 }
 
 /// What the podrt phase marks mean (the `--timings` line; marks are cumulative).
-const PHASES: [(&str, &str); 27] = [
+const PHASES: [(&str, &str); 28] = [
     (
         "config",
         "canonicalize the bundle, read and parse config.json",
@@ -150,7 +150,13 @@ const PHASES: [(&str, &str); 27] = [
     ("net:etc", "pod network: /etc/hosts, hostname, resolv.conf"),
     (
         "sandbox",
-        "pod cgroup, /dev/shm, emptyDir volumes; the IPC/UTS namespaces are pinned earlier",
+        "pod: /dev/shm and emptyDir volumes; the IPC/UTS namespaces are pinned earlier",
+    ),
+    (
+        "pod-cgroup",
+        "pod: each container's bundle (config.json), then the pod cgroup; on v1 its mkdir \
+         waits for what is left of the RCU grace period the lock warmer started at the pod's \
+         first instant",
     ),
     (
         "apps-started",

@@ -30,11 +30,13 @@ mod layout;
 mod stats;
 mod v1;
 mod v2;
+mod warm;
 
 pub use cgroup::Cgroup;
 pub use error::Error;
 pub use layout::{Layout, Mode};
 pub use stats::{CpuStats, MemoryStats, PidsStats, Stats};
+pub use warm::self_move_file;
 
 #[cfg(test)]
 mod tests;

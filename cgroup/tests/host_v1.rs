@@ -338,3 +338,28 @@ fn hybrid_hugetlb_lives_in_the_unified_mount() {
     cg.destroy().unwrap();
     assert_all_gone(&g);
 }
+
+#[test]
+fn self_move_file_is_the_tasks_file_that_lists_us() {
+    let Some(layout) = host() else { return };
+    let file = podrt_cgroup::self_move_file(&layout).expect("a v1 or hybrid host has one");
+    assert!(file.ends_with("tasks"), "{}", file.display());
+    let tid = nix::unistd::gettid().to_string();
+    assert!(
+        read(file.clone()).lines().any(|l| l == tid),
+        "{} does not list thread {tid}",
+        file.display()
+    );
+    // Writing our own tid there is a move to where we are: the kernel's view is unchanged.
+    let before = fs::read_to_string("/proc/thread-self/cgroup").unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .write_all(tid.as_bytes())
+        .unwrap();
+    assert_eq!(
+        fs::read_to_string("/proc/thread-self/cgroup").unwrap(),
+        before
+    );
+}

@@ -1072,6 +1072,69 @@ fn sigterm_to_foreground_run_stops_gracefully() {
     env.assert_clean(&name);
 }
 
+/// Children of `pid` as (pid, comm), from /proc.
+fn children_of(pid: i32) -> Vec<(i32, String)> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+            let (head, rest) = stat.rsplit_once(") ")?;
+            let ppid: i32 = rest.split(' ').nth(1)?.parse().ok()?;
+            let comm = head.split_once(" (")?.1.to_string();
+            (ppid == pid).then_some((p, comm))
+        })
+        .collect()
+}
+
+/// On v1 hosts the supervisor forks a small process that keeps the kernel's cgroup migration
+/// lock warm while the pod comes up (runtime/src/pod/warm.rs). It must be gone once the first
+/// container runs, even when that is a long init container, and never outlive the pod.
+#[test]
+fn cgroup_lock_warmer_is_gone_once_a_container_runs() {
+    let Some((env, image)) = setup() else { return };
+    let name = env.pod_name();
+    let manifest = env.manifest(&format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  terminationGracePeriodSeconds: 2
+  initContainers:
+    - name: slow-init
+      image: {image}
+      command: ["sh", "-c", "echo init-running; sleep 2"]
+  containers:
+    - name: app
+      image: {image}
+      command: ["sh", "-c", "echo app-running; sleep 100"]
+"#
+    ));
+    let mut fg = env.spawn_foreground(&manifest);
+    let supervisor = fg.pid;
+    for line in ["[slow-init] init-running", "[app] app-running"] {
+        poll(Duration::from_secs(30), || {
+            fg.output().0.contains(line).then_some(())
+        })
+        .unwrap_or_else(|| panic!("{line:?} never printed: {:?}", fg.output()));
+        // Every child of the supervisor is a container's process by now (exec'd: sh, sleep);
+        // a forked podrt among them is a warmer left running.
+        let kids = children_of(supervisor);
+        assert!(
+            !kids.iter().any(|(_, comm)| comm.starts_with("podrt")),
+            "after {line:?} the supervisor still has a podrt child: {kids:?}"
+        );
+    }
+    fg.signal(Signal::SIGTERM);
+    let ended = fg
+        .wait(Duration::from_secs(20))
+        .expect("podrt run exits after SIGTERM");
+    assert_eq!(ended.code(), 0, "graceful stop exits 0:\n{ended}");
+    env.assert_clean(&name);
+}
+
 /// `podrt --timings run --detach pod.yml` prints the detached monitor's phases: image
 /// resolution, every pod network step (netns, IPAM, bridge, veth, addresses, /etc files), the
 /// sandbox, and each container's start phases (named APP/phase) down to the init's own.
