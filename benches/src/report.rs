@@ -1297,12 +1297,13 @@ fn write_host_notes(md: &mut String, ctx: &Context) {
          load, the first `cgroup.procs` write of a start took 4–20 ms (podrt: the freezer \
          hierarchy; crun: name=systemd), the following ones microseconds; all three runtimes \
          pay it, and whichever starts after a quiet gap pays the most, which is what spreads \
-         the distributions. podrt pays it inside its `ready` phase, and its init sits idle \
-         meanwhile, waiting for the parent's go-ahead. Remedies: on cgroup v2, \
-         `clone3(CLONE_INTO_CGROUP)` takes that lock only for reading; on v1, overlapping the \
-         move with the init's mount work hides part of the wait; the `favordynmods` cgroup \
-         mount option removes it at the cost of slower fork/exit, a host-wide choice that is \
-         not the runtime's to make.\n"
+         the distributions. A lone container pays it in `init:go`, its init idle meanwhile. A pod \
+         does not: its supervisor first forks a small process that moves itself into its own \
+         cgroup every millisecond, so the grace period passes while the images and the network \
+         come up; what is left of it lands in the `pod-cgroup` mkdir, and the containers' moves \
+         find the lock warm. Elsewhere: on cgroup v2, `clone3(CLONE_INTO_CGROUP)` takes that \
+         lock only for reading; the `favordynmods` cgroup mount option removes the wait at the \
+         cost of slower fork/exit, a host-wide choice that is not the runtime's to make.\n"
     );
 }
 
