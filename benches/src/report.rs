@@ -47,7 +47,7 @@ pub struct Context {
 }
 
 /// What the podrt phase marks mean (the `--timings` line; marks are cumulative).
-const PHASES: [(&str, &str); 28] = [
+const PHASES: [(&str, &str); 29] = [
     (
         "config",
         "canonicalize the bundle, read and parse config.json",
@@ -70,8 +70,12 @@ const PHASES: [(&str, &str); 28] = [
     ),
     (
         "init:go",
-        "the runtime moves the init into its cgroups (v1: one cgroup.procs write per \
-         hierarchy; the first waits for an RCU grace period) and releases it",
+        "the runtime releases the init (after writing its id maps, if it has a user namespace)",
+    ),
+    (
+        "init:cgroup",
+        "init: joins its cgroup by writing 0 to each v1 hierarchy's tasks file, which moves \
+         only the writer and skips the kernel's global migration lock (v2: born in it)",
     ),
     (
         "init:namespaces",
@@ -154,9 +158,7 @@ const PHASES: [(&str, &str); 28] = [
     ),
     (
         "pod-cgroup",
-        "pod: each container's bundle (config.json), then the pod cgroup; on v1 its mkdir \
-         waits for what is left of the RCU grace period the lock warmer started at the pod's \
-         first instant",
+        "pod: each container's bundle (config.json), then the pod cgroup",
     ),
     (
         "apps-started",
@@ -1290,20 +1292,15 @@ fn write_host_notes(md: &mut String, ctx: &Context) {
     let _ = writeln!(md, "## Notes on this host\n");
     let _ = writeln!(
         md,
-        "- **Much of the spread comes from moving the init into its v1 cgroups.** A write to a v1 \
-         `cgroup.procs` takes the kernel's global `cgroup_threadgroup_rwsem` for writing; it is \
-         a per-CPU rwsem whose writer waits for an RCU grace period unless another writer went \
-         through moments before. Traced with `perf trace` / `strace -f -T` on this host under \
-         load, the first `cgroup.procs` write of a start took 4–20 ms (podrt: the freezer \
-         hierarchy; crun: name=systemd), the following ones microseconds; all three runtimes \
-         pay it, and whichever starts after a quiet gap pays the most, which is what spreads \
-         the distributions. A lone container pays it in `init:go`, its init idle meanwhile. A pod \
-         does not: its supervisor first forks a small process that moves itself into its own \
-         cgroup every millisecond, so the grace period passes while the images and the network \
-         come up; what is left of it lands in the `pod-cgroup` mkdir, and the containers' moves \
-         find the lock warm. Elsewhere: on cgroup v2, `clone3(CLONE_INTO_CGROUP)` takes that \
-         lock only for reading; the `favordynmods` cgroup mount option removes the wait at the \
-         cost of slower fork/exit, a host-wide choice that is not the runtime's to make.\n"
+        "- **Moving a process into a v1 cgroup.** Writing a pid to a v1 `cgroup.procs` or \
+         `tasks` file takes the kernel's global `cgroup_threadgroup_rwsem` for writing, a \
+         per-CPU rwsem whose writer waits for a full RCU grace period unless another writer \
+         went through moments before: 4–20 ms here after a quiet gap (traced with `perf trace` \
+         and `strace -f -T`), microseconds when warm, which is what spreads crun's and runc's \
+         distributions (crun pays it in name=systemd). podrt's init moves itself instead, by \
+         writing `0` to each hierarchy's `tasks` file: a thread moving only itself skips that \
+         lock, and a single-threaded process is its one thread. Elsewhere: on cgroup v2, \
+         `clone3(CLONE_INTO_CGROUP)` takes the lock only for reading.\n"
     );
 }
 

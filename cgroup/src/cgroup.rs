@@ -15,7 +15,7 @@ use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
 use crate::layout::{Layout, Mode, Mount};
-use crate::{fsio, Error};
+use crate::{fsio, Error, SelfJoin};
 
 /// How long destroy() keeps retrying `rmdir` on EBUSY while the kernel finishes exiting tasks.
 const RMDIR_BUDGET: Duration = Duration::from_secs(1);
@@ -321,6 +321,22 @@ impl Cgroup {
             fsio::write(&d.path, "cgroup.procs", &value)?;
         }
         Ok(())
+    }
+
+    /// The files through which a single-threaded child moves itself into this cgroup in every
+    /// hierarchy, without the kernel's global migration lock on v1 (see [`SelfJoin`]). Open them
+    /// before the clone; the child calls [`SelfJoin::join`] first thing.
+    pub fn self_join(&self) -> Result<SelfJoin, Error> {
+        SelfJoin::open(&self.self_join_files())
+    }
+
+    /// The files [`Cgroup::self_join`] opens: `tasks` in each v1 directory, `cgroup.procs` in
+    /// the v2 one.
+    pub fn self_join_files(&self) -> Vec<PathBuf> {
+        self.dirs
+            .iter()
+            .map(|d| d.path.join(if d.v2 { "cgroup.procs" } else { "tasks" }))
+            .collect()
     }
 
     /// An `O_PATH | O_DIRECTORY` descriptor of the v2 directory for `clone3(CLONE_INTO_CGROUP)`,

@@ -26,17 +26,17 @@ mod cgroup;
 pub mod convert;
 mod error;
 mod fsio;
+mod join;
 mod layout;
 mod stats;
 mod v1;
 mod v2;
-mod warm;
 
 pub use cgroup::Cgroup;
 pub use error::Error;
+pub use join::SelfJoin;
 pub use layout::{Layout, Mode};
 pub use stats::{CpuStats, MemoryStats, PidsStats, Stats};
-pub use warm::self_move_file;
 
 #[cfg(test)]
 mod tests;

@@ -340,26 +340,68 @@ fn hybrid_hugetlb_lives_in_the_unified_mount() {
 }
 
 #[test]
-fn self_move_file_is_the_tasks_file_that_lists_us() {
+fn a_forked_child_joins_itself_in_every_hierarchy() {
     let Some(layout) = host() else { return };
-    let file = podrt_cgroup::self_move_file(&layout).expect("a v1 or hybrid host has one");
-    assert!(file.ends_with("tasks"), "{}", file.display());
-    let tid = nix::unistd::gettid().to_string();
+    let mut g = Guard::new(&layout);
+    let cg = Cgroup::create(&layout, &g.path(), None).unwrap();
+    g.cg = Some(cg.clone());
+    let join = cg.self_join().unwrap();
+    let v1: Vec<_> = join.paths().filter(|p| p.ends_with("tasks")).collect();
+    assert!(!v1.is_empty(), "a v1 host joins through v1 tasks files");
+    // The child writes `0` to each file, then waits to be looked at; the test's own threads
+    // stay where they are.
+    let (r, w) = nix::unistd::pipe().unwrap();
+    // SAFETY: the child only calls join() (write(2) on inherited descriptors, no allocation on
+    // success), write(2) and pause(2), all async-signal-safe after fork in a threaded process.
+    let pid = match unsafe { nix::unistd::fork() }.unwrap() {
+        nix::unistd::ForkResult::Child => {
+            let ok = join.join().is_ok();
+            let _ = nix::unistd::write(&w, if ok { b"y" } else { b"n" });
+            // Killed by the test once it has looked.
+            loop {
+                nix::unistd::pause();
+            }
+        }
+        nix::unistd::ForkResult::Parent { child } => child.as_raw(),
+    };
+    drop(w);
+    let mut b = [0u8; 1];
+    nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&r), &mut b).unwrap();
+    let own = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let me = fs::read_to_string("/proc/self/cgroup").unwrap();
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+    assert_eq!(b[0], b'y', "join failed in the child");
+    // The kernel's view: the child is in the cgroup in every hierarchy the cgroup has.
+    for ctrl in ["freezer", "memory", "pids", "devices"] {
+        let line = own
+            .lines()
+            .find(|l| {
+                l.split(':')
+                    .nth(1)
+                    .is_some_and(|c| c.split(',').any(|x| x == ctrl))
+            })
+            .unwrap_or_else(|| panic!("no {ctrl} line in {own}"));
+        assert!(line.ends_with(&format!(":{}", g.path())), "{ctrl}: {line}");
+        let mine = me
+            .lines()
+            .find(|l| {
+                l.split(':')
+                    .nth(1)
+                    .is_some_and(|c| c.split(',').any(|x| x == ctrl))
+            })
+            .unwrap();
+        assert!(
+            !mine.ends_with(&format!(":{}", g.path())),
+            "the test moved: {mine}"
+        );
+    }
+    cg.destroy().unwrap();
+    // The files outlive the directories; joining a removed cgroup fails and names the file.
+    let err = join.join().unwrap_err().to_string();
     assert!(
-        read(file.clone()).lines().any(|l| l == tid),
-        "{} does not list thread {tid}",
-        file.display()
+        err.contains("tasks") && err.contains(&g.path()[1..]),
+        "{err}"
     );
-    // Writing our own tid there is a move to where we are: the kernel's view is unchanged.
-    let before = fs::read_to_string("/proc/thread-self/cgroup").unwrap();
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&file)
-        .unwrap()
-        .write_all(tid.as_bytes())
-        .unwrap();
-    assert_eq!(
-        fs::read_to_string("/proc/thread-self/cgroup").unwrap(),
-        before
-    );
+    assert_all_gone(&g);
 }

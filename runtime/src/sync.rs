@@ -30,7 +30,7 @@ pub enum FromInit {
 /// Messages from the runtime to the container side.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum ToInit {
-    /// The init may proceed (it is in its cgroup, its maps are written, its hooks have run);
+    /// The init may proceed (its id maps are written, its hooks have run);
     /// carries the container process's pid in the runtime's pid namespace, for hook state.
     Go(i32),
     /// A runtime-side step failed: the init must exit quietly.

@@ -1088,11 +1088,10 @@ fn children_of(pid: i32) -> Vec<(i32, String)> {
         .collect()
 }
 
-/// On v1 hosts the supervisor forks a small process that keeps the kernel's cgroup migration
-/// lock warm while the pod comes up (runtime/src/pod/warm.rs). It must be gone once the first
-/// container runs, even when that is a long init container, and never outlive the pod.
+/// While an init container and then the app run, the supervisor's only children are the
+/// containers' own processes: no forked podrt helper is left running beside them.
 #[test]
-fn cgroup_lock_warmer_is_gone_once_a_container_runs() {
+fn supervisor_children_are_the_containers_only() {
     let Some((env, image)) = setup() else { return };
     let name = env.pod_name();
     let manifest = env.manifest(&format!(
@@ -1120,7 +1119,7 @@ spec:
         })
         .unwrap_or_else(|| panic!("{line:?} never printed: {:?}", fg.output()));
         // Every child of the supervisor is a container's process by now (exec'd: sh, sleep);
-        // a forked podrt among them is a warmer left running.
+        // a forked podrt among them is a helper left running.
         let kids = children_of(supervisor);
         assert!(
             !kids.iter().any(|(_, comm)| comm.starts_with("podrt")),

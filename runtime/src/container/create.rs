@@ -1,5 +1,5 @@
 //! `create`: the parent side of starting a container. Resolve everything, clone once, answer the
-//! init's requests (cgroup, id maps, runtime hooks), and undo everything if any step fails.
+//! init's requests (id maps, runtime hooks), and undo everything if any step fails.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -194,6 +194,12 @@ fn create_in(
         (None, false) => None,
     };
     let cg_fd = cg.dir_fd()?;
+    // Not cloned into the cgroup (v1, hybrid): the init moves itself in as its first step,
+    // through files opened here (on v1 without the kernel's global migration lock).
+    let cgroup_join = match cg_fd {
+        None => Some(cg.self_join()?),
+        Some(_) => None,
+    };
     if cg_fd.is_none() && plan.shape == CloneShape::Single {
         // Not born in the cgroup (v1): the cgroup namespace must wait until we moved the child.
         plan.late_unshare = plan.new_namespaces & CloneFlags::CLONE_NEWCGROUP;
@@ -221,6 +227,7 @@ fn create_in(
                     close_first,
                     stdio: opts.stdio,
                     annotations: spec.annotations().clone(),
+                    cgroup_join: cgroup_join.filter(|_| !born_in_cgroup),
                 },
             )
         }
@@ -233,7 +240,9 @@ fn create_in(
     drop(console);
     st.pid = Some(child);
     st.pid_start_time = state::proc_start_time(child).map(|(s, _)| s);
-    if !born_in_cgroup {
+    drop(cgroup_join);
+    if !born_in_cgroup && cg_fd.is_some() {
+        // clone3 could not place it (a kernel without CLONE_INTO_CGROUP): move it from here.
         cg.add_task(child)?;
     }
     if plan.shape == CloneShape::Single && plan.new_namespaces.contains(CloneFlags::CLONE_NEWUSER) {

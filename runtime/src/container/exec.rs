@@ -120,6 +120,11 @@ pub fn exec(ctx: &Context, opts: &ExecOptions) -> Result<ExecOutcome, ContainerE
         Some(cg) => cg.dir_fd()?,
         None => None,
     };
+    // Not cloned into the cgroup (v1, hybrid): the process moves itself in first thing.
+    let cgroup_join = match (&st.cgroup, &cg_fd) {
+        (Some(cg), None) => Some(cg.self_join()?),
+        _ => None,
+    };
     let (forked, born) = sys::clone_process(0, cg_fd.as_ref().map(|f| f.as_fd()))
         .map_err(io_err("fork the exec process"))?;
     let child = match forked {
@@ -133,6 +138,7 @@ pub fn exec(ctx: &Context, opts: &ExecOptions) -> Result<ExecOutcome, ContainerE
                 seccomp,
                 console,
                 preserve_fds: opts.preserve_fds,
+                cgroup_join: cgroup_join.filter(|_| !born),
             })
         }
         Forked::Parent(pid) => pid,
@@ -142,7 +148,9 @@ pub fn exec(ctx: &Context, opts: &ExecOptions) -> Result<ExecOutcome, ContainerE
         let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
         let _ = waitpid(Pid::from_raw(pid), None);
     };
-    if !born {
+    drop(cgroup_join);
+    if !born && cg_fd.is_some() {
+        // clone3 could not place it (a kernel without CLONE_INTO_CGROUP): move it from here.
         if let Some(cg) = &st.cgroup {
             if let Err(e) = cg.add_task(child) {
                 cleanup(child);

@@ -17,6 +17,8 @@ pub struct ExecPlan {
     pub seccomp: Option<CompiledSeccomp>,
     pub console: Option<OwnedFd>,
     pub preserve_fds: i32,
+    /// When not cloned into the container's cgroup: the files through which it joins.
+    pub cgroup_join: Option<podrt_cgroup::SelfJoin>,
 }
 
 pub fn run(plan: ExecPlan) -> ! {
@@ -49,6 +51,9 @@ fn go(chan: &Channel) -> Result<(), InitError> {
 
 fn steps(plan: &ExecPlan) -> Result<std::convert::Infallible, InitError> {
     let chan = &plan.chan;
+    if let Some(join) = &plan.cgroup_join {
+        join.join()?;
+    }
     go(chan)?;
     for j in &plan.joins {
         nix::sched::setns(&j.fd, j.kind).map_err(|e| InitError::JoinNamespace {

@@ -86,6 +86,8 @@ pub enum InitError {
     Exec(String),
     #[error("{0}")]
     Hook(#[from] crate::hooks::HookError),
+    #[error("join the container's cgroup: {0}")]
+    Cgroup(#[from] podrt_cgroup::Error),
     #[error("runtime went away: {0}")]
     Sync(std::io::Error),
     #[error("runtime aborted the start")]
@@ -108,6 +110,8 @@ pub struct InitContext {
     pub stdio: Option<[std::os::fd::RawFd; 3]>,
     /// Annotations for hook state.
     pub annotations: Option<std::collections::HashMap<String, String>>,
+    /// When not cloned into its cgroup: the files through which the init joins it.
+    pub cgroup_join: Option<podrt_cgroup::SelfJoin>,
 }
 
 /// Run the container init. Never returns: execs the user process or exits.
@@ -157,7 +161,12 @@ fn send(chan: &Channel, msg: &FromInit) -> Result<(), InitError> {
 
 fn steps(plan: &InitPlan, ctx: &InitContext) -> Result<std::convert::Infallible, InitError> {
     let chan = &ctx.chan;
-    // 1. The runtime has put us in our cgroup and written our id maps.
+    // 1. Into the cgroup (unless born there), before anything is charged or forked; then wait
+    // until the runtime has written our id maps.
+    if let Some(join) = &ctx.cgroup_join {
+        join.join()?;
+        crate::timings::mark("init:cgroup");
+    }
     let mut host_pid = wait_go(chan)?;
     crate::timings::mark("init:go");
     let in_user_ns = plan.new_namespaces.contains(CloneFlags::CLONE_NEWUSER)

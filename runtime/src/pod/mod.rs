@@ -6,7 +6,6 @@ pub mod probe;
 pub mod sandbox;
 pub mod state;
 pub mod supervisor;
-pub mod warm;
 
 use std::path::{Path, PathBuf};
 

@@ -154,14 +154,9 @@ pub fn supervise(
     opts: &RunPodOptions,
     mut notify: Option<&mut File>,
 ) -> Result<i32, PodError> {
-    // v1 hosts: warm the kernel's cgroup migration lock first thing, so the RCU grace period its
-    // first taker waits out (5-15 ms) passes while the images and the network come up, not in
-    // the first container's move (warm.rs). Stopped once the first container is started.
-    let mut warmer = super::warm::Warmer::start();
     let sigset = crate::signals::block_forwarded().map_err(io_err("block signals"))?;
     crate::sys::set_child_subreaper().map_err(io_err("become child subreaper"))?;
-    let result = bring_up_and_run(ctx, &pod, &dirs, opts, &sigset, &mut notify, &mut warmer);
-    drop(warmer);
+    let result = bring_up_and_run(ctx, &pod, &dirs, opts, &sigset, &mut notify);
     let problems = super::teardown(&ctx.root, &pod.name);
     for p in &problems {
         eprintln!("podrt: teardown: {p}");
@@ -176,7 +171,6 @@ fn bring_up_and_run(
     opts: &RunPodOptions,
     sigset: &nix::sys::signal::SigSet,
     notify: &mut Option<&mut File>,
-    warmer: &mut Option<super::warm::Warmer>,
 ) -> Result<i32, PodError> {
     let name = pod.name.clone();
     let hostname = pod.hostname.clone().unwrap_or_else(|| name.clone());
@@ -335,8 +329,7 @@ fn bring_up_and_run(
             reaped: None,
         });
     }
-    // The pod cgroup as late as possible: on v1 its mkdir is the first step that needs the
-    // cgroup_mutex the warmer's first move holds through a grace period.
+    // The pod cgroup: the containers' cgroups go below it.
     let _pod_cgroup = sandbox::make_cgroup(&name)?;
     crate::timings::mark("pod-cgroup");
     let ip: IpAddr = IpAddr::V4(net.ip);
@@ -350,8 +343,6 @@ fn bring_up_and_run(
             continue;
         }
         start_app(ctx, &mut apps[i])?;
-        // An init container may run for long: no warming meanwhile.
-        drop(warmer.take());
         save(&mut st, &apps, dirs);
         loop {
             if pump(ctx, &mut apps, &sfd, Some(Duration::from_millis(500)))? {
@@ -389,7 +380,6 @@ fn bring_up_and_run(
         crate::timings::set_scope(None);
         r?;
     }
-    drop(warmer.take());
     crate::timings::mark("apps-started");
     st.phase = "running".into();
     save(&mut st, &apps, dirs);
