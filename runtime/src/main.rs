@@ -30,6 +30,10 @@ fn print_stdout(args: std::fmt::Arguments<'_>) {
     }
 }
 
+/// Small allocations from kept chunks instead of musl's map-and-unmap (sys/heap.rs).
+#[global_allocator]
+static HEAP: podrt_runtime::sys::heap::Heap = podrt_runtime::sys::heap::Heap::new();
+
 fn main() -> ExitCode {
     let cli = podrt_runtime::cli::parse();
     let g = &cli.global;

@@ -2,6 +2,7 @@
 //! pidfd_open, seccomp), each behind a small safe function.
 
 pub mod bpf;
+pub mod heap;
 pub mod seccomp;
 
 use std::io;
