@@ -158,6 +158,14 @@ impl Default for NetConfig {
     }
 }
 
+/// Whether nf_tables takes hostPort rules the way pods write them (over netlink, no nft(8)):
+/// adds a table `ip TABLE` with one pod's rules in the calling thread's network namespace, reads
+/// them back and deletes them again. Returns how many rules it read back (3 when it works).
+/// Meant for `podrt check`, inside a throwaway network namespace.
+pub fn probe_nftables(table: &str) -> Result<usize, Error> {
+    nft::probe(table)
+}
+
 /// The host's IPv4 nameservers from `/etc/resolv.conf`, without loopback ones (a pod cannot
 /// reach the host's 127.0.0.53); empty if the file is missing.
 pub fn host_dns() -> Vec<Ipv4Addr> {

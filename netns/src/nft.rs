@@ -296,6 +296,32 @@ pub(crate) fn remove_table_if_unused(table: &str) -> Result<bool, Error> {
     .map_err(nft_error(format!("delete table ip {table}")))
 }
 
+/// Add one pod's rules (a TCP mapping) to table `ip TABLE` in the calling thread's network
+/// namespace, count them back from a dump, then delete them and the table. The number of rules
+/// read back (3: prerouting, output, postrouting) says the kernel took them as pods use them.
+pub(crate) fn probe(table: &str) -> Result<usize, Error> {
+    let pod = "probe";
+    let mapping = PortMapping {
+        host_port: 8080,
+        container_port: 80,
+        protocol: Protocol::Tcp,
+        host_ip: None,
+    };
+    add_pod(table, pod, Ipv4Addr::new(10, 255, 255, 2), &[mapping])?;
+    let found = Socket::with(|sock| {
+        Ok(list(sock, table)?
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.comment.as_deref() == Some(pod))
+            .count())
+    })
+    .map_err(nft_error(format!("list table ip {table}")));
+    let removed = remove_pod(table, pod).and_then(|_| remove_table_if_unused(table));
+    let found = found?;
+    removed?;
+    Ok(found)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

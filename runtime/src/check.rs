@@ -1365,39 +1365,27 @@ fn network() -> Vec<Probe> {
         vec![argv(&["ip", "link", "add", "pcbr0", "type", "bridge"])],
         "podrt-netns cannot create the pod bridge",
     ));
-    let nft = if have_tool("nft") {
-        match in_netns(vec![
-            argv(&["nft", "add", "table", "inet", "podrt_check"]),
-            argv(&["nft", "list", "ruleset"]),
-        ]) {
-            Ok(out) if out.contains("podrt_check") => Probe::new(
-                "net.nftables",
-                false,
-                Status::Ok,
-                "added and listed a table in a throwaway network namespace",
-            ),
-            Ok(out) => Probe::new(
-                "net.nftables",
-                false,
-                Status::Degraded,
-                format!("table added but not listed: {}", out.trim()),
-            ),
-            Err(e) => Probe::new("net.nftables", false, Status::Missing, e),
-        }
-    } else if module_known("nf_tables") {
-        Probe::new(
+    // The same netlink requests pods send (podrt-netns), in a throwaway network namespace.
+    let nft = match in_child(|| {
+        unshare(CloneFlags::CLONE_NEWNET).map_err(|e| errno_text("unshare(CLONE_NEWNET)", e))?;
+        podrt_netns::probe_nftables("podrt_check")
+            .map(|n| n.to_string())
+            .map_err(|e| e.to_string())
+    }) {
+        Ok(n) if n == "3" => Probe::new(
+            "net.nftables",
+            false,
+            Status::Ok,
+            "added, listed and deleted a pod's hostPort rules over netlink in a throwaway \
+             network namespace",
+        ),
+        Ok(n) => Probe::new(
             "net.nftables",
             false,
             Status::Degraded,
-            "not tried (nft(8) not installed); module nf_tables present",
-        )
-    } else {
-        Probe::new(
-            "net.nftables",
-            false,
-            Status::Missing,
-            "no nft(8), no nf_tables module",
-        )
+            format!("added a pod's 3 hostPort rules over netlink but read back {n}"),
+        ),
+        Err(e) => Probe::new("net.nftables", false, Status::Missing, e),
     };
     probes.push(nft.because("pod port mappings and masquerading are unavailable"));
     probes

@@ -287,3 +287,35 @@ fn user_namespace_mappings() {
     assert_eq!(lines[1], "0");
     t.down();
 }
+
+/// `podrt check` asks nf_tables for pod hostPort rules over netlink, as pods do (no nft(8)),
+/// in a throwaway network namespace: the host's own ruleset never sees its table.
+#[test]
+fn check_probes_nftables_over_netlink_off_the_host() {
+    let t = Ctx::new();
+    let out = t.cmd(&["check", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("check --format json: {e}\n{out}"));
+    let nft = v["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .find(|f| f["feature"] == "net.nftables")
+        .unwrap_or_else(|| panic!("no net.nftables probe: {v}"));
+    assert_eq!(nft["status"], "ok", "{nft}");
+    assert!(
+        nft["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("netlink"),
+        "{nft}"
+    );
+    // The kernel's view of the host namespace: no table named after the probe.
+    if let Ok(o) = Command::new("nft").args(["list", "tables"]).output() {
+        let tables = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            !tables.contains("podrt_check"),
+            "probe table on the host: {tables}"
+        );
+    }
+}
