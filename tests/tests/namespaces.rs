@@ -276,6 +276,15 @@ fn user_namespace_mappings() {
     let st = procfs::Status::of(pid);
     assert_eq!(st.ids("Uid")[0], 100000, "host view of the container's uid");
     assert_eq!(st.ids("Gid")[0], 200000);
+    // The init joined its cgroup itself, from inside the new user namespace (v1: `0` written
+    // to each hierarchy's tasks file through descriptors the runtime opened).
+    let mine = procfs::cgroups(pid);
+    assert!(
+        mine.iter()
+            .filter(|l| l.hierarchy != 0)
+            .any(|l| l.path.ends_with(&format!("/{}", t.id))),
+        "init not in its cgroup: {mine:?}"
+    );
     assert!(wait_until(Duration::from_secs(5), || out
         .reread_stdout()
         .lines()
