@@ -123,10 +123,7 @@ const PHASES: [(&str, &str); 29] = [
         "`run`: delete the stopped container (cgroup rmdir in every hierarchy, its parents when \
          empty, the state dir)",
     ),
-    (
-        "images",
-        "pod: resolve each container's image in the store and mount its overlay rootfs",
-    ),
+    ("images", "pod: resolve each container's image in the store"),
     (
         "net:netns",
         "pod network: create and pin the network namespace",
@@ -154,7 +151,8 @@ const PHASES: [(&str, &str); 29] = [
     ("net:etc", "pod network: /etc/hosts, hostname, resolv.conf"),
     (
         "sandbox",
-        "pod: /dev/shm and emptyDir volumes; the IPC/UTS namespaces are pinned earlier",
+        "pod: its own mount namespace, the IPC/UTS pins, each container's overlay rootfs, \
+         /dev/shm and emptyDir volumes (none of them in the host's mount table)",
     ),
     (
         "pod-cgroup",

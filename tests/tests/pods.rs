@@ -12,6 +12,7 @@
 //! ```
 #![allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
 
+use std::fs;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -1177,4 +1178,124 @@ fn detached_run_reports_pod_phase_timings() {
     );
     env.stop(&name, false).assert_ok();
     env.assert_clean(&name);
+}
+
+/// A pod mounts its IPC/UTS pins, the apps' overlay rootfs and /dev/shm in its own mount
+/// namespace: the host's mount table gains only the netns pin (so later starts do not pay for
+/// running pods), the apps still get their rootfs and shm, and the image store still sees the
+/// layers as in use: removing the image while the pod runs keeps them, and they go once the pod
+/// has.
+#[test]
+fn pod_mounts_stay_out_of_the_host_mount_table() {
+    let Some((mut env, image)) = setup() else {
+        return;
+    };
+    // A store of its own: this test removes the image.
+    env.store = env.ctx.dir().join("store");
+    let name = env.pod_name();
+    let dir = env.pod_dir(&name);
+    let pin = env.root().join("netns").join(&name);
+    let before: Vec<u32> = procfs::mountinfo_self().iter().map(|m| m.id).collect();
+    let manifest = env.manifest(&sleeper(&name, &image));
+    env.run_detached(&manifest).assert_ok();
+    let v = env.inspect_ok(&name);
+
+    let host = procfs::mountinfo_self();
+    let under: Vec<&str> = host
+        .iter()
+        .map(|m| m.mount_point.as_str())
+        .filter(|p| Path::new(p).starts_with(&dir))
+        .collect();
+    assert!(under.is_empty(), "pod mounts on the host: {under:?}");
+    assert!(
+        host.iter()
+            .any(|m| Path::new(&m.mount_point) == pin && m.fstype == "nsfs"),
+        "the netns pin {} is on the host",
+        pin.display()
+    );
+    // Under the test's own root (other tests run meanwhile): the pin, and the first pin's
+    // shared self-bind of the netns dir (`ip netns` does the same). The image store is mounted
+    // nowhere on the host.
+    let added: Vec<&str> = host
+        .iter()
+        .filter(|m| !before.contains(&m.id))
+        .map(|m| m.mount_point.as_str())
+        .filter(|p| Path::new(p).starts_with(env.root()) || Path::new(p).starts_with(&env.store))
+        .filter(|p| Path::new(p) != pin && Path::new(p) != env.root().join("netns"))
+        .collect();
+    assert!(added.is_empty(), "the pod added host mounts: {added:?}");
+
+    // The app's / is the overlay of the store's layers; its /dev/shm is the pod's tmpfs.
+    let pid = app_pid(&v, "app");
+    let inside = procfs::mountinfo(pid);
+    let root = procfs::find_mount(&inside, "/").expect("app has a /");
+    assert_eq!(root.fstype, "overlay", "app's /: {root:?}");
+    let layers = env.store.join("layers");
+    assert!(
+        root.super_options
+            .contains(&format!("lowerdir={}", layers.display())),
+        "app's / stacks the store's layers: {root:?}"
+    );
+    let shm = procfs::find_mount(&inside, "/dev/shm").expect("app has /dev/shm");
+    assert_eq!(shm.fstype, "tmpfs");
+    // The supervisor's namespace holds the rootfs mount.
+    let sup = v["supervisor_pid"].as_i64().expect("supervisor pid") as i32;
+    let rootfs = dir.join("containers/app/rootfs");
+    assert!(
+        procfs::mountinfo(sup)
+            .iter()
+            .any(|m| Path::new(&m.mount_point) == rootfs && m.fstype == "overlay"),
+        "the supervisor's namespace has {}",
+        rootfs.display()
+    );
+
+    // Removing the image keeps its layers while the pod's namespaces stack them.
+    let n_layers = || fs::read_dir(&layers).map_or(0, |d| d.flatten().count());
+    let held = n_layers();
+    assert!(
+        held > 0,
+        "the pod's image is unpacked in {}",
+        layers.display()
+    );
+    let list = env.cmd(
+        &[
+            "image",
+            "--image-store",
+            env.store.to_str().unwrap(),
+            "list",
+            "--format",
+            "json",
+        ],
+        Duration::from_secs(30),
+    );
+    list.assert_ok();
+    let images: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    let digest = images[0]["digest"].as_str().expect("one image").to_string();
+    let store = env.store.to_str().unwrap().to_string();
+    let rm = env.cmd(
+        &["image", "--image-store", &store, "rm", &digest],
+        Duration::from_secs(30),
+    );
+    rm.assert_ok();
+    assert!(rm.stdout.contains("still mounted"), "{rm}");
+    assert_eq!(n_layers(), held, "layers in use were kept");
+    assert_eq!(
+        exec_ok(
+            &env,
+            &format!("{name}.app"),
+            &["sh", "-c", "echo from-the-image"]
+        )
+        .trim(),
+        "from-the-image",
+        "the image's sh still runs"
+    );
+
+    env.stop(&name, false).assert_ok();
+    env.assert_clean(&name);
+    let gc = env.cmd(
+        &["image", "--image-store", &store, "gc"],
+        Duration::from_secs(30),
+    );
+    gc.assert_ok();
+    assert_eq!(n_layers(), 0, "layers go once no pod uses them: {gc}");
 }

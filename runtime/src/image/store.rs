@@ -768,13 +768,44 @@ impl Store {
     }
 }
 
-/// Every lowerdir of every overlay mount in our mount namespace.
+/// Every lowerdir of every overlay mount on the machine: in our mount namespace and in every
+/// other one some process is in. A pod mounts its containers' rootfs in its own namespace, and
+/// a running container's rootfs is the `/` of its namespace, so our own mountinfo is not enough.
 fn mounted_lowerdirs() -> BTreeSet<PathBuf> {
-    let Ok(text) = fs::read_to_string("/proc/self/mountinfo") else {
-        return BTreeSet::new();
-    };
+    use std::os::unix::fs::MetadataExt;
+    let mut namespaces = BTreeSet::new();
     let mut out = BTreeSet::new();
-    for line in text.lines() {
+    let mut scan = |pid: &str| {
+        // A process that exits meanwhile is skipped: its namespace ends with it or lives on
+        // in another process.
+        let Ok(ns) = fs::metadata(format!("/proc/{pid}/ns/mnt")) else {
+            return;
+        };
+        if !namespaces.insert((ns.dev(), ns.ino())) {
+            return;
+        }
+        if let Ok(text) = fs::read_to_string(format!("/proc/{pid}/mountinfo")) {
+            overlay_lowerdirs(&text, &mut out);
+        }
+    };
+    scan("self");
+    if let Ok(entries) = fs::read_dir("/proc") {
+        for e in entries.flatten() {
+            let name = e.file_name();
+            if let Some(pid) = name
+                .to_str()
+                .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            {
+                scan(pid);
+            }
+        }
+    }
+    out
+}
+
+/// The lowerdirs of the overlay mounts in one mountinfo text.
+fn overlay_lowerdirs(mountinfo: &str, out: &mut BTreeSet<PathBuf>) {
+    for line in mountinfo.lines() {
         let Some((_, after)) = line.split_once(" - ") else {
             continue;
         };
@@ -792,7 +823,6 @@ fn mounted_lowerdirs() -> BTreeSet<PathBuf> {
             }
         }
     }
-    out
 }
 
 /// mountinfo writes space, tab, newline and backslash as `\ooo`.

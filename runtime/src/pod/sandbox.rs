@@ -57,6 +57,50 @@ pub fn pin_ipc_uts(dirs: &PodDirs, hostname: &str) -> Result<(), PodError> {
     Ok(())
 }
 
+/// The pod's own mount namespace. Its IPC/UTS pins, the containers' overlay rootfs, /dev/shm and
+/// emptyDir tmpfs are mounted here, not in the host's mount namespace: every later container
+/// start on the machine copies and walks the caller's whole mount table (clone with
+/// CLONE_NEWNS, then the init's rslave and old-root unmount), so each running pod would make
+/// every start slower. Only the netns pin, which tools find by path, stays on the host.
+///
+/// The namespace is a copy of the host's with everything made a slave: host mounts still
+/// propagate in, nothing propagates out. Its only member is the pod's supervisor, so when the
+/// supervisor dies (even by SIGKILL) the kernel unmounts all of it; the containers run in
+/// copies of it made at their clone.
+#[derive(Debug)]
+pub struct PrivateMounts {
+    host: File,
+}
+
+impl PrivateMounts {
+    /// Leave the caller's mount namespace for a new private one (kept until [`Self::leave`]).
+    /// The process must be single-threaded, so that `leave` can come back.
+    pub fn enter() -> Result<Self, PodError> {
+        let host = File::open("/proc/thread-self/ns/mnt")
+            .map_err(super::io_err("open own mount namespace"))?;
+        nix::sched::unshare(CloneFlags::CLONE_NEWNS)
+            .map_err(|e| super::io_err("unshare the pod's mount namespace")(e.into()))?;
+        let me = Self { host };
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_SLAVE,
+            None::<&str>,
+        )
+        .map_err(|e| super::io_err("make the pod's mounts slaves of the host's")(e.into()))?;
+        Ok(me)
+    }
+
+    /// Unmount what the pod mounted under `dir` and return to the host's mount namespace (the
+    /// private one ends with it). Teardown then runs as it does after a crash.
+    pub fn leave(self, dir: &Path) -> Result<(), PodError> {
+        unmount_all_under(dir);
+        nix::sched::setns(&self.host, CloneFlags::CLONE_NEWNS)
+            .map_err(|e| super::io_err("return to the host's mount namespace")(e.into()))
+    }
+}
+
 /// Mount points at or below `dir`, deepest first.
 pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
     let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();

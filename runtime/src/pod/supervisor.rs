@@ -156,7 +156,16 @@ pub fn supervise(
 ) -> Result<i32, PodError> {
     let sigset = crate::signals::block_forwarded().map_err(io_err("block signals"))?;
     crate::sys::set_child_subreaper().map_err(io_err("become child subreaper"))?;
-    let result = bring_up_and_run(ctx, &pod, &dirs, opts, &sigset, &mut notify);
+    let mut mounts = None;
+    let result = bring_up_and_run(ctx, &pod, &dirs, opts, &sigset, &mut notify, &mut mounts);
+    if let Some(m) = mounts {
+        if let Err(e) = m.leave(&dirs.dir) {
+            // Still in the pod's namespace: the host's netns pin is out of reach. The
+            // namespace goes when this process exits; `pod stop --force` finishes the rest.
+            eprintln!("podrt: teardown: {e}");
+            return result;
+        }
+    }
     let problems = super::teardown(&ctx.root, &pod.name);
     for p in &problems {
         eprintln!("podrt: teardown: {p}");
@@ -171,6 +180,7 @@ fn bring_up_and_run(
     opts: &RunPodOptions,
     sigset: &nix::sys::signal::SigSet,
     notify: &mut Option<&mut File>,
+    mounts: &mut Option<sandbox::PrivateMounts>,
 ) -> Result<i32, PodError> {
     let name = pod.name.clone();
     let hostname = pod.hostname.clone().unwrap_or_else(|| name.clone());
@@ -192,20 +202,19 @@ fn bring_up_and_run(
     }
     st.save(dirs).map_err(io_err("save pod state"))?;
 
-    // Shared namespaces first (the hostname lives in the UTS one).
-    sandbox::pin_ipc_uts(dirs, &hostname)?;
     let netcfg = super::net_config(&ctx.root, &opts.bridge, &opts.subnet)?;
 
-    // Images and root filesystems.
+    // Images (mounted later, in the pod's own mount namespace).
     let store = crate::image::Store::open(&opts.image_store)?;
     let mut rootfs = std::collections::HashMap::new();
+    let mut images = Vec::new();
     for c in pod.init_containers.iter().chain(pod.containers.iter()) {
         let info = store.resolve(&c.image)?;
         let cdir = dirs.containers().join(&c.name);
         std::fs::create_dir_all(&cdir).map_err(io_err(format!("create {}", cdir.display())))?;
-        let merged = crate::image::mount_rootfs(&info, &cdir)?;
         let cfg: podrt_pod_spec::ImageConfig = info.config.clone().into();
-        rootfs.insert(c.name.clone(), (merged, cfg));
+        rootfs.insert(c.name.clone(), (crate::image::merged_dir(&cdir), cfg));
+        images.push((info, cdir));
     }
     crate::timings::mark("images");
     let shm = dirs.dir.join("shm");
@@ -262,6 +271,14 @@ fn bring_up_and_run(
         .iter()
         .map(|p| format!("{}->{}", p.host_port, p.container_port))
         .collect();
+    // The pod's own mounts, out of the host's mount table: its own mount namespace, the
+    // shared IPC/UTS namespaces (the hostname lives in the UTS one), root filesystems, /dev/shm
+    // and volumes.
+    *mounts = Some(sandbox::PrivateMounts::enter()?);
+    sandbox::pin_ipc_uts(dirs, &hostname)?;
+    for (info, cdir) in &images {
+        crate::image::mount_rootfs(info, cdir)?;
+    }
     sandbox::make_shm(&shm)?;
     sandbox::make_volumes(&plan.sandbox)?;
     crate::timings::mark("sandbox");
