@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::machine::Machine;
-use crate::model::{PeerResult, ScenarioResult};
+use crate::model::{PeerResult, Sample, ScenarioResult};
 use crate::stats;
 
 /// The project's targets for `podrt run` of /bin/true.
@@ -999,6 +999,87 @@ fn write_memory<'a>(
 
 /// `pods`: each pod's time by its index while the earlier ones run, and memory per pod.
 #[allow(clippy::cast_precision_loss)]
+/// Which of podrt's phases grow with the number of pods already running: per phase, its
+/// duration (mark minus the previous mark of the same pod) averaged over the first and over the
+/// last `base_k` pods of a round, then the median over rounds.
+fn write_pod_phases(md: &mut String, big: &PeerResult, n: usize, base_k: usize) {
+    // Durations of one pod's phases, in mark order.
+    let durations = |s: &Sample, k: usize| -> Vec<(String, f64)> {
+        let prefix = format!("pod {k}.");
+        let mut marks: Vec<(&str, f64)> = s
+            .phases
+            .iter()
+            .filter_map(|(name, v)| Some((name.strip_prefix(&prefix)?, *v)))
+            .collect();
+        marks.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let mut last = 0.0;
+        marks
+            .into_iter()
+            .map(|(name, v)| {
+                let d = v - last;
+                last = v;
+                (name.to_string(), d)
+            })
+            .collect()
+    };
+    let Some(first) = big.samples.first() else {
+        return;
+    };
+    let order: Vec<String> = durations(first, 1).into_iter().map(|(n, _)| n).collect();
+    if order.is_empty() {
+        return;
+    }
+    let mean_over = |s: &Sample, ks: std::ops::RangeInclusive<usize>, phase: &str| -> Option<f64> {
+        let v: Vec<f64> = ks
+            .filter_map(|k| {
+                durations(s, k)
+                    .into_iter()
+                    .find(|(n, _)| n == phase)
+                    .map(|(_, d)| d)
+            })
+            .collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    };
+    let _ = writeln!(
+        md,
+        "**Which phases grow**: podrt's `--timings` marks of each pod, as durations (a mark \
+         minus the one before it), averaged over pods 1–{base_k} and over pods {}–{n} of the \
+         same round, median over rounds, ms:\n",
+        n + 1 - base_k
+    );
+    let _ = writeln!(
+        md,
+        "| phase | pods 1–{base_k} | pods {}–{n} | difference |",
+        n + 1 - base_k
+    );
+    let _ = writeln!(md, "|---|---:|---:|---:|");
+    let (mut sum_a, mut sum_b) = (0.0, 0.0);
+    for phase in &order {
+        let a: Vec<f64> = big
+            .samples
+            .iter()
+            .filter_map(|s| mean_over(s, 1..=base_k, phase))
+            .collect();
+        let b: Vec<f64> = big
+            .samples
+            .iter()
+            .filter_map(|s| mean_over(s, n + 1 - base_k..=n, phase))
+            .collect();
+        if a.is_empty() || b.is_empty() {
+            continue;
+        }
+        let (a, b) = (stats::median(&a), stats::median(&b));
+        sum_a += a;
+        sum_b += b;
+        let _ = writeln!(md, "| {phase} | {a:.2} | {b:.2} | {:+.2} |", b - a);
+    }
+    let _ = writeln!(
+        md,
+        "| (sum of the medians) | {sum_a:.2} | {sum_b:.2} | {:+.2} |\n",
+        sum_b - sum_a
+    );
+}
+
 fn write_pods(md: &mut String, sc: &ScenarioResult) {
     let Some(big) = sc
         .peers
@@ -1107,6 +1188,9 @@ fn write_pods(md: &mut String, sc: &ScenarioResult) {
             worst.0,
             worst.1
         );
+    }
+    if n > base_k {
+        write_pod_phases(md, big, n, base_k);
     }
     write_memory(
         md,

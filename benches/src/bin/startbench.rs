@@ -769,6 +769,15 @@ impl Bench {
                 }
             }
         }
+        // Each pod's phase marks (`pod K.PHASE`), to see which phase grows with K.
+        let mut phases = BTreeMap::new();
+        for k in 0..walls.len() {
+            let _ = read_timings(
+                &logs.join(format!("{k}.log")),
+                &format!("pod {}", k + 1),
+                &mut phases,
+            );
+        }
         let mut mem = procs::Memory::default();
         let mut avail_drop = 0.0;
         if result.is_ok() {
@@ -798,6 +807,7 @@ impl Bench {
                 .enumerate()
                 .map(|(k, w)| (format!("pod {}", k + 1), *w))
                 .collect(),
+            phases,
             extra: vec![
                 ("pss_kib_per".into(), mem.pss_kib as f64 / nf),
                 ("rss_kib_per".into(), mem.rss_kib as f64 / nf),
