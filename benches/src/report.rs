@@ -1190,6 +1190,29 @@ fn write_pods(md: &mut String, sc: &ScenarioResult) {
         );
     }
     if n > base_k {
+        // What ran just before each round's series: the teardown it left behind overlaps it.
+        let rounds: Vec<String> = big
+            .samples
+            .iter()
+            .filter_map(|s| {
+                let first = s.steps.iter().take(base_k).map(|x| x.1).sum::<f64>() / base_k as f64;
+                let last =
+                    s.steps.iter().rev().take(base_k).map(|x| x.1).sum::<f64>() / base_k as f64;
+                (first > 0.0).then(|| {
+                    format!(
+                        "after {}: {:.2}x",
+                        s.after.as_deref().unwrap_or("nothing"),
+                        last / first
+                    )
+                })
+            })
+            .collect();
+        let _ = writeln!(
+            md,
+            "Last {base_k} over first {base_k} of {} by round, with the run just before it: {}.\n",
+            big.name,
+            rounds.join("; ")
+        );
         write_pod_phases(md, big, n, base_k);
     }
     write_memory(
