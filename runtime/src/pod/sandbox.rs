@@ -80,16 +80,20 @@ impl PrivateMounts {
             .map_err(super::io_err("open own mount namespace"))?;
         nix::sched::unshare(CloneFlags::CLONE_NEWNS)
             .map_err(|e| super::io_err("unshare the pod's mount namespace")(e.into()))?;
-        let me = Self { host };
-        mount(
+        if let Err(e) = mount(
             None::<&str>,
             "/",
             None::<&str>,
             MsFlags::MS_REC | MsFlags::MS_SLAVE,
             None::<&str>,
-        )
-        .map_err(|e| super::io_err("make the pod's mounts slaves of the host's")(e.into()))?;
-        Ok(me)
+        ) {
+            // Back to the host's namespace, so that teardown works as without one.
+            let _ = nix::sched::setns(&host, CloneFlags::CLONE_NEWNS);
+            return Err(super::io_err("make the pod's mounts slaves of the host's")(
+                e.into(),
+            ));
+        }
+        Ok(Self { host })
     }
 
     /// Unmount what the pod mounted under `dir` and return to the host's mount namespace (the
