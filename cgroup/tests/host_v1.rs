@@ -374,23 +374,9 @@ fn a_forked_child_joins_itself_in_every_hierarchy() {
     assert_eq!(b[0], b'y', "join failed in the child");
     // The kernel's view: the child is in the cgroup in every hierarchy the cgroup has.
     for ctrl in ["freezer", "memory", "pids", "devices"] {
-        let line = own
-            .lines()
-            .find(|l| {
-                l.split(':')
-                    .nth(1)
-                    .is_some_and(|c| c.split(',').any(|x| x == ctrl))
-            })
-            .unwrap_or_else(|| panic!("no {ctrl} line in {own}"));
+        let line = controller_line(&own, ctrl).unwrap_or_else(|| panic!("no {ctrl} line in {own}"));
         assert!(line.ends_with(&format!(":{}", g.path())), "{ctrl}: {line}");
-        let mine = me
-            .lines()
-            .find(|l| {
-                l.split(':')
-                    .nth(1)
-                    .is_some_and(|c| c.split(',').any(|x| x == ctrl))
-            })
-            .unwrap();
+        let mine = controller_line(&me, ctrl).unwrap();
         assert!(
             !mine.ends_with(&format!(":{}", g.path())),
             "the test moved: {mine}"
@@ -404,4 +390,13 @@ fn a_forked_child_joins_itself_in_every_hierarchy() {
         "{err}"
     );
     assert_all_gone(&g);
+}
+
+/// The line of a `/proc/PID/cgroup` text whose hierarchy carries `ctrl`.
+fn controller_line<'a>(text: &'a str, ctrl: &str) -> Option<&'a str> {
+    text.lines().find(|l| {
+        l.split(':')
+            .nth(1)
+            .is_some_and(|c| c.split(',').any(|x| x == ctrl))
+    })
 }
