@@ -18,4 +18,12 @@ pub mod vm;
 /// The script crun runs under on a hybrid host: a private mount namespace without the cgroup2
 /// mount that makes crun refuse the host (host mounts stay untouched). Used as
 /// `unshare -m --propagation private sh -c SCRIPT sh crun ARGS...`.
-pub const CRUN_WRAPPER_SCRIPT: &str = "umount /sys/fs/cgroup/unified; exec \"$@\"";
+///
+/// In v1 mode crun still creates `unified/ID/cgroup.procs` for the `0::` line of
+/// /proc/self/cgroup. With the cgroup2 mount merely unmounted, that lands in the host's
+/// /sys/fs/cgroup tmpfs, under the real mount point, and is never removed: one hidden directory
+/// per crun container, whose page pins the container's memory cgroup after it is deleted (a
+/// dying memcg the kernel keeps forever). A tmpfs of the namespace's own over the mount point
+/// takes those writes and goes away with the namespace.
+pub const CRUN_WRAPPER_SCRIPT: &str = "umount /sys/fs/cgroup/unified && mount -t tmpfs -o \
+     size=256k,mode=755 crun-unified /sys/fs/cgroup/unified; exec \"$@\"";

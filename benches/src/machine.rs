@@ -122,6 +122,25 @@ pub fn loadavg() -> String {
 }
 
 /// The filesystem type holding `path` (longest mount point prefix in /proc/self/mountinfo).
+/// Inodes in use on the file system mounted at /sys/fs/cgroup when it is the v1 layout's tmpfs,
+/// else `None`. Files written there by mistake (a runtime creating cgroup files under an
+/// unmounted controller's mount point) stay hidden under the mount points: this count is how
+/// the harness sees them.
+pub fn cgroup_tmpfs_inodes() -> Option<u64> {
+    let root = Path::new("/sys/fs/cgroup");
+    if fs_type(root) != "tmpfs" {
+        return None;
+    }
+    let c = std::ffi::CString::new("/sys/fs/cgroup").ok()?;
+    // SAFETY: statvfs writes only into `st`, a properly sized, zeroed struct.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a NUL-terminated path and `st` a valid out-pointer.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some(st.f_files.saturating_sub(st.f_ffree))
+}
+
 pub fn fs_type(path: &Path) -> String {
     let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let mut best: Option<(usize, String)> = None;
@@ -145,6 +164,76 @@ pub fn fs_type(path: &Path) -> String {
 
 /// KiB to MiB.
 #[allow(clippy::cast_precision_loss)]
+/// A tmpfs the harness mounts for the runtimes' state (what `/run` is on most hosts), unmounted
+/// by [`Tmpfs::unmount`] or, on an early return, lazily when dropped.
+#[derive(Debug)]
+pub struct Tmpfs {
+    path: std::path::PathBuf,
+    mounted: bool,
+}
+
+impl Tmpfs {
+    /// Create `path` and mount a tmpfs of at most `size` (the `size=` option) on it.
+    pub fn mount(path: &Path, size: &str) -> anyhow::Result<Tmpfs> {
+        use anyhow::Context as _;
+        fs::create_dir_all(path).with_context(|| format!("create {}", path.display()))?;
+        let c = |s: &str| std::ffi::CString::new(s).expect("no NUL");
+        let target = c(&path.to_string_lossy());
+        let (src, fstype, data) = (
+            c("startbench"),
+            c("tmpfs"),
+            c(&format!("size={size},mode=755")),
+        );
+        // SAFETY: every pointer is a NUL-terminated string that outlives the call.
+        let rc = unsafe {
+            libc::mount(
+                src.as_ptr(),
+                target.as_ptr(),
+                fstype.as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV,
+                data.as_ptr().cast(),
+            )
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("mount a tmpfs on {}", path.display()));
+        }
+        Ok(Tmpfs {
+            path: path.to_path_buf(),
+            mounted: true,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn umount(&mut self, flags: libc::c_int) -> std::io::Result<()> {
+        if !self.mounted {
+            return Ok(());
+        }
+        let target = std::ffi::CString::new(self.path.to_string_lossy().as_bytes())
+            .map_err(std::io::Error::other)?;
+        // SAFETY: `target` is a NUL-terminated path.
+        if unsafe { libc::umount2(target.as_ptr(), flags) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        self.mounted = false;
+        Ok(())
+    }
+
+    /// Unmount now (not lazily): an error means something still uses it.
+    pub fn unmount(mut self) -> std::io::Result<()> {
+        self.umount(0)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = self.umount(libc::MNT_DETACH);
+    }
+}
+
 pub fn kib_to_mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }

@@ -69,6 +69,8 @@ pub fn podman_manifest(text: &str) -> (String, Vec<(String, String)>) {
 #[derive(Debug)]
 pub struct Podman {
     pub dir: PathBuf,
+    /// Podman's run-time state (`--runroot`, `--tmpdir`): what lives under `/run` by default.
+    pub run: PathBuf,
     pub crun_wrapper: PathBuf,
     /// One line per call of the crun wrapper.
     pub crun_calls: PathBuf,
@@ -79,16 +81,20 @@ pub struct Podman {
 
 impl Podman {
     /// Write the configuration and the crun wrapper under `dir` and copy `images` (oci ref,
-    /// local name) into the store with skopeo.
+    /// local name) into the store with skopeo. The run-time state goes under `run`.
     pub fn setup(
         dir: &Path,
+        run: &Path,
         crun: &Path,
         runc: &Path,
         hybrid: bool,
         images: &[(String, String)],
     ) -> Result<Podman> {
-        for sub in ["root", "runroot", "tmp", "networks", "bin"] {
+        for sub in ["root", "networks", "bin"] {
             fs::create_dir_all(dir.join(sub))?;
+        }
+        for sub in ["runroot", "tmp"] {
+            fs::create_dir_all(run.join(sub))?;
         }
         let conf = format!(
             "[containers]\n\
@@ -104,13 +110,13 @@ impl Podman {
              tmp_dir = \"{tmp}\"\n",
             net = dir.join("networks").display(),
             events = dir.join("events.log").display(),
-            tmp = dir.join("tmp").display(),
+            tmp = run.join("tmp").display(),
         );
         fs::write(dir.join("containers.conf"), conf)?;
         let storage = format!(
             "[storage]\ndriver = \"overlay\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
             dir.join("root").display(),
-            dir.join("runroot").display()
+            run.join("runroot").display()
         );
         fs::write(dir.join("storage.conf"), storage)?;
         let crun_calls = dir.join("crun-calls.log");
@@ -141,6 +147,7 @@ impl Podman {
         let version = crate::machine::version_line(Path::new("podman"), &["--version"]);
         let p = Podman {
             dir: dir.to_path_buf(),
+            run: run.to_path_buf(),
             crun_wrapper,
             crun_calls,
             runc: runc.to_path_buf(),
@@ -151,7 +158,7 @@ impl Podman {
             let dest = format!(
                 "containers-storage:[overlay@{}+{}]{name}",
                 dir.join("root").display(),
-                dir.join("runroot").display()
+                run.join("runroot").display()
             );
             let o = Command::new("skopeo")
                 .env("CONTAINERS_STORAGE_CONF", dir.join("storage.conf"))
@@ -191,9 +198,9 @@ impl Podman {
         let mut v: Vec<OsString> = vec!["podman".into(), "--root".into()];
         v.push(d.join("root").into());
         v.push("--runroot".into());
-        v.push(d.join("runroot").into());
+        v.push(self.run.join("runroot").into());
         v.push("--tmpdir".into());
-        v.push(d.join("tmp").into());
+        v.push(self.run.join("tmp").into());
         for a in [
             "--storage-driver",
             "overlay",
@@ -233,7 +240,7 @@ impl Podman {
     /// The IDs of the containers in the store right now (podman's container IDs are the
     /// storage IDs, one directory each under `runroot/overlay-containers`).
     pub fn container_ids(&self) -> Vec<String> {
-        fs::read_dir(self.dir.join("runroot/overlay-containers"))
+        fs::read_dir(self.run.join("runroot/overlay-containers"))
             .map(|rd| {
                 rd.flatten()
                     .filter(|e| e.path().is_dir())
@@ -245,7 +252,7 @@ impl Podman {
 
     /// The pid of any container of the store whose runtime has written its pid file yet.
     pub fn any_container_pid(&self) -> Option<i32> {
-        let rd = fs::read_dir(self.dir.join("runroot/overlay-containers")).ok()?;
+        let rd = fs::read_dir(self.run.join("runroot/overlay-containers")).ok()?;
         rd.flatten().find_map(|e| {
             fs::read_to_string(e.path().join("userdata/pidfile"))
                 .ok()?

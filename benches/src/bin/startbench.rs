@@ -1398,6 +1398,7 @@ fn podman_teardown(
 /// with the reason, to be reported as not measured.
 fn podman_setup(
     work: &Path,
+    run: &Path,
     nginx: &NginxSetup,
     crun: &Path,
     runc: &Path,
@@ -1405,7 +1406,14 @@ fn podman_setup(
     prefix: &str,
 ) -> Result<(PodmanSetup, Vec<(String, String)>)> {
     let (template, images) = podrt_benches::podman::podman_manifest(&nginx.template);
-    let podman = Podman::setup(&work.join("podman"), crun, runc, hybrid, &images)?;
+    let podman = Podman::setup(
+        &work.join("podman"),
+        &run.join("podman"),
+        crun,
+        runc,
+        hybrid,
+        &images,
+    )?;
     let all = vec![
         PodmanRuntime {
             name: "podman+crun".into(),
@@ -1540,7 +1548,7 @@ fn free_port() -> Result<u16> {
 }
 
 /// Import the nginx-php images into a temp store and prepare the manifest template.
-fn nginx_setup(work: &Path, podrt: &Path, ws: &Path) -> Result<NginxSetup> {
+fn nginx_setup(work: &Path, run: &Path, podrt: &Path, ws: &Path) -> Result<NginxSetup> {
     let dir = work.join("nginx");
     fs::create_dir_all(&dir)?;
     let store = dir.join("store");
@@ -1575,7 +1583,7 @@ fn nginx_setup(work: &Path, podrt: &Path, ws: &Path) -> Result<NginxSetup> {
         store,
         bridge: format!("pn{}", std::process::id()),
         subnet: format!("10.251.{n}.0/24"),
-        root: dir.join("root-pods"),
+        root: run.join("nginx-pods"),
         host_port,
     })
 }
@@ -1665,7 +1673,13 @@ fn pod_image_setup(work: &Path, busybox: &Path, podrt: &Path) -> Result<PodImage
 
 /// Build what `pod2` needs besides the image, outside every timed region: a `sleep 3600` bundle
 /// for the OCI peers and the pinned netns they join.
-fn pod2_setup(work: &Path, busybox: &Path, podrt: &Path, prefix: &str) -> Result<Pod2Setup> {
+fn pod2_setup(
+    work: &Path,
+    run: &Path,
+    busybox: &Path,
+    podrt: &Path,
+    prefix: &str,
+) -> Result<Pod2Setup> {
     let dir = work.join("pod2");
     fs::create_dir_all(&dir)?;
     let bundle = bundle::build_busybox_bundle(&dir, busybox, podrt, &["sleep", "3600"])?;
@@ -1690,7 +1704,7 @@ fn pod2_setup(work: &Path, busybox: &Path, podrt: &Path, prefix: &str) -> Result
         netns_name,
         bridge: format!("pb{}", std::process::id()),
         subnet: format!("10.250.{n}.0/24"),
-        root: dir.join("root-pods"),
+        root: run.join("pod2-pods"),
     })
 }
 
@@ -2039,27 +2053,31 @@ fn real_main() -> Result<()> {
         .tempdir()
         .context("create the temp dir")?;
     let work = tmp.path().to_path_buf();
+    // The runtimes keep their state on a tmpfs, as under `/run` on most hosts (see
+    // report::write_method for why it matters on this machine's ext4).
+    let run_fs = machine::Tmpfs::mount(&work.join("run"), "4g")?;
+    let run = run_fs.path().to_path_buf();
     let bundle = bundle::build_busybox_bundle(&work, &busybox, &podrt, &["/bin/true"])?;
     let id_prefix = format!("sb{}", std::process::id());
     let runtimes = vec![
         Runtime {
             name: "podrt",
             bin: podrt.clone(),
-            root: work.join("root-podrt"),
+            root: run.join("root-podrt"),
             wrap: false,
             timings: true,
         },
         Runtime {
             name: "crun",
             bin: crun.clone(),
-            root: work.join("root-crun"),
+            root: run.join("root-crun"),
             wrap: hybrid,
             timings: false,
         },
         Runtime {
             name: "runc",
             bin: runc.clone(),
-            root: work.join("root-runc"),
+            root: run.join("root-runc"),
             wrap: false,
             timings: false,
         },
@@ -2079,6 +2097,7 @@ fn real_main() -> Result<()> {
         podman_not_measured: Vec::new(),
     };
     let net_before = host_net_state();
+    let cgroup_inodes_before = machine::cgroup_tmpfs_inodes();
     if want("vmboot") {
         let kernel = podrt_benches::vm::find_kernel()?;
         let initrd = podrt_benches::vm::build_initramfs(&work, &busybox)?;
@@ -2099,20 +2118,20 @@ fn real_main() -> Result<()> {
         }
         if want("pod2") {
             bench.pod2 =
-                Some(pod2_setup(&work, &busybox, &podrt, &id_prefix).context("pod2 setup")?);
+                Some(pod2_setup(&work, &run, &busybox, &podrt, &id_prefix).context("pod2 setup")?);
         }
         if want("pods") {
             let n = std::process::id() % 250;
             bench.pods = Some(PodsSetup {
-                root: work.join("pods/root"),
+                root: run.join("pods"),
                 bridge: format!("pq{}", std::process::id()),
                 subnet: format!("10.252.{n}.0/24"),
             });
         }
         if want("nginxphp") {
-            let n = nginx_setup(&work, &podrt, &ws).context("nginxphp setup")?;
+            let n = nginx_setup(&work, &run, &podrt, &ws).context("nginxphp setup")?;
             eprintln!("setting up podman (images, then one probe run per runtime)...");
-            match podman_setup(&work, &n, &crun, &runc, hybrid, &id_prefix) {
+            match podman_setup(&work, &run, &n, &crun, &runc, hybrid, &id_prefix) {
                 Ok((pm, failed)) => {
                     bench.podman_not_measured = failed;
                     bench.podman = Some(pm);
@@ -2147,7 +2166,19 @@ fn real_main() -> Result<()> {
     for rt in &bench.runtimes {
         problems.extend(rt.clean());
     }
+    if let Err(e) = run_fs.unmount() {
+        problems.push(format!("unmount the state tmpfs {}: {e}", run.display()));
+    }
     problems.extend(leak_check(&id_prefix, &work));
+    if let (Some(before), Some(after)) = (cgroup_inodes_before, machine::cgroup_tmpfs_inodes()) {
+        if after > before {
+            problems.push(format!(
+                "{} files or directories were left in the /sys/fs/cgroup tmpfs, hidden under \
+                 its mount points ({before} inodes in use before the run, {after} after)",
+                after - before
+            ));
+        }
+    }
     let net_after = host_net_state();
     if net_after != net_before {
         problems.push(format!(
