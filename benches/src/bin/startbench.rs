@@ -329,7 +329,7 @@ impl Bench {
             Action::NginxPhp => {
                 let n = self.nginx.as_ref().expect("nginxphp setup");
                 format!(
-                    "`{} --root $WORK/nginx/root run --detach --bridge {} --subnet {} \
+                    "`{} --root $WORK/run/nginx-pods run --detach --bridge {} --subnet {} \
                      --image-store $WORK/nginx/store POD.yml` (POD.yml: \
                      examples/nginx-php/pod.yml with its own name and hostPort {}; both images \
                      imported into the temp store before the rounds), timed until `GET \
@@ -386,7 +386,7 @@ impl Bench {
                      `sleep 3600`, terminationGracePeriodSeconds 0, a fresh name each), each \
                      timed until its `pod.json` says running with both apps running and its \
                      `run --detach` has returned before the next starts; then, untimed, `{} \
-                     --root $WORK/pods/root pod stop NAME` for each",
+                     --root $WORK/run/pods pod stop NAME` for each",
                     show_argv(&self.pod_run_argv(&ps.root, &ps.bridge, &ps.subnet, "POD.yml")),
                     self.runtimes[0].bin.display()
                 )
