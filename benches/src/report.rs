@@ -1275,6 +1275,14 @@ fn write_predecessors(md: &mut String, sc: &ScenarioResult) {
     if runtimes.is_empty() || names.len() < 2 {
         return;
     }
+    // Primed scenarios: every run followed an untimed run of its own peer.
+    if sc.peers.iter().all(|p| {
+        p.samples
+            .iter()
+            .all(|s| s.after.as_deref() == Some(&p.name))
+    }) {
+        return;
+    }
     let _ = writeln!(
         md,
         "Median ms by the peer that ran just before (number of runs in parentheses; few runs \
