@@ -121,7 +121,6 @@ pub fn loadavg() -> String {
         .unwrap_or_else(|_| "unknown".to_string())
 }
 
-/// The filesystem type holding `path` (longest mount point prefix in /proc/self/mountinfo).
 /// Inodes in use on the file system mounted at /sys/fs/cgroup when it is the v1 layout's tmpfs,
 /// else `None`. Files written there by mistake (a runtime creating cgroup files under an
 /// unmounted controller's mount point) stay hidden under the mount points: this count is how
@@ -141,6 +140,7 @@ pub fn cgroup_tmpfs_inodes() -> Option<u64> {
     Some(st.f_files.saturating_sub(st.f_ffree))
 }
 
+/// The filesystem type holding `path` (longest mount point prefix in /proc/self/mountinfo).
 pub fn fs_type(path: &Path) -> String {
     let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let mut best: Option<(usize, String)> = None;
@@ -162,8 +162,6 @@ pub fn fs_type(path: &Path) -> String {
     best.map_or_else(|| "unknown".to_string(), |(_, t)| t)
 }
 
-/// KiB to MiB.
-#[allow(clippy::cast_precision_loss)]
 /// A tmpfs the harness mounts for the runtimes' state (what `/run` is on most hosts), unmounted
 /// by [`Tmpfs::unmount`] or, on an early return, lazily when dropped.
 #[derive(Debug)]
@@ -178,7 +176,7 @@ impl Tmpfs {
         use anyhow::Context as _;
         fs::create_dir_all(path).with_context(|| format!("create {}", path.display()))?;
         let c = |s: &str| std::ffi::CString::new(s).expect("no NUL");
-        let target = c(&path.to_string_lossy());
+        let target = path_cstring(path)?;
         let (src, fstype, data) = (
             c("startbench"),
             c("tmpfs"),
@@ -212,8 +210,7 @@ impl Tmpfs {
         if !self.mounted {
             return Ok(());
         }
-        let target = std::ffi::CString::new(self.path.to_string_lossy().as_bytes())
-            .map_err(std::io::Error::other)?;
+        let target = path_cstring(&self.path)?;
         // SAFETY: `target` is a NUL-terminated path.
         if unsafe { libc::umount2(target.as_ptr(), flags) } != 0 {
             return Err(std::io::Error::last_os_error());
@@ -228,12 +225,19 @@ impl Tmpfs {
     }
 }
 
+fn path_cstring(path: &Path) -> std::io::Result<std::ffi::CString> {
+    use std::os::unix::ffi::OsStrExt as _;
+    std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(std::io::Error::other)
+}
+
 impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = self.umount(libc::MNT_DETACH);
     }
 }
 
+/// KiB to MiB.
+#[allow(clippy::cast_precision_loss)]
 pub fn kib_to_mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
