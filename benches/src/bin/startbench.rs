@@ -2380,7 +2380,8 @@ fn nginx_description(bench: &Bench) -> String {
          floor too) comes right after an untimed run of the same peer, started and torn down \
          the same way: this machine runs a DAMON `pageout` scheme (kdamond, set up outside this \
          project) that evicts page-cache pages no process maps once they look idle for about \
-         30 s, and it cannot tell a file read every few seconds from an idle one. By hand, a \
+         30 s (its region-level sampling is coarse: files the harness reads every few seconds \
+         were evicted too; unprimed, podrt's median here was 41–46 ms, primed 21 ms). By hand, a \
          podrt run 40 s after the previous one re-read about 16,500 pages (65 MiB, \
          `workingset_refault_file` in /proc/vmstat) and reached its 200 in 67–75 ms; right \
          after one, none and 22–23 ms. Without the untimed run, how much of each peer's \
